@@ -1,0 +1,1 @@
+"""User CRUD on Gati, backed by a SQL database module."""

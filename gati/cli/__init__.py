@@ -1,0 +1,1 @@
+"""The ``gati`` command: thin click commands over the role packages."""

@@ -1,0 +1,227 @@
+"""``gati``: run the processes, migrate, inspect configuration.
+
+Every command reads ``GATI_*`` settings from the environment, then applies its flags.
+Errors that are the user's to fix print one line and exit 2; nothing prints a traceback
+for a bad flag or an unreachable service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import click
+
+from gati import config as gati_config
+from gati.config import Settings
+from gati.errors import GatiError
+
+T = TypeVar("T")
+
+
+def _settings(**overrides: Any) -> Settings:
+    return gati_config.from_env().with_overrides(**overrides)
+
+
+def _fail(exc: GatiError) -> None:
+    click.echo(f"gati: {exc.message}", err=True)
+    sys.exit(2)
+
+
+def _guard(fn: Callable[..., T]) -> Callable[..., T]:
+    """Turn GatiError into a one-line message and exit status 2."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(*args, **kwargs)
+        except GatiError as exc:
+            _fail(exc)
+            raise AssertionError("unreachable") from exc
+
+    wrapper.__name__ = fn.__name__
+    wrapper.__doc__ = fn.__doc__
+    return wrapper
+
+
+def _run_until_signal(main: Callable[[], Awaitable[None]]) -> None:
+    """Run ``main`` until it returns or SIGINT/SIGTERM cancels it."""
+
+    async def runner() -> None:
+        task = asyncio.ensure_future(main())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    asyncio.run(runner())
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper()), stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@click.group()
+@click.option("--log-level", default="warning", show_default=True,
+              type=click.Choice(["debug", "info", "warning", "error"]))
+def cli(log_level: str) -> None:
+    """Gati: every HTTP request is an event."""
+    _logging(log_level)
+
+
+@cli.command()
+@click.argument("app", required=False)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--gateway-id", default=None, help="Stable id; names the reply topic. [GATI_GATEWAY_ID]")
+@_guard
+def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> None:
+    """Serve HTTP and turn every request into an event on Kafka.
+
+    APP is optional: the gateway runs no handler code. When given it is imported once, so
+    a broken app fails here rather than on the first request.
+    """
+    import uvicorn
+
+    from gati.cli.loader import load_app
+    from gati.gateway.asgi import Gateway
+    from gati.log.kafka import KafkaLog
+
+    if app:
+        load_app(app)
+    settings = _settings(gateway_id=gateway_id)
+    gw = Gateway(settings, KafkaLog(settings.kafka_bootstrap,
+                                    client_id=settings.effective_gateway_id()))
+    server = uvicorn.Server(uvicorn.Config(gw, host=host, port=port, lifespan="on",
+                                           log_level="warning", access_log=False))
+    click.echo(f"gati gateway {settings.effective_gateway_id()} on http://{host}:{port} "
+               f"-> kafka {settings.kafka_bootstrap}", err=True)
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--concurrency", default=None, type=click.IntRange(1, 10_000),
+              help="Requests handled at once. [GATI_WORKER_CONCURRENCY]")
+@click.option("--worker-id", default=None)
+@_guard
+def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
+    """Run APP's handlers: a faust agent on the requests topic."""
+    from gati.cli.loader import load_app
+    from gati.worker.faust_worker import run_faust_worker
+
+    settings = _settings(worker_concurrency=concurrency, worker_id=worker_id)
+    the_app = load_app(app)
+    click.echo(f"gati worker {settings.effective_worker_id()} for {the_app.name} "
+               f"-> kafka {settings.kafka_bootstrap}", err=True)
+    run_faust_worker(the_app, settings)
+
+
+@cli.command()
+@click.option("--batch-size", default=None, type=click.IntRange(1, 100_000))
+@_guard
+def recorder(batch_size: int | None) -> None:
+    """Write requests and lifecycle events from Kafka into the database."""
+    from gati.log.kafka import KafkaLog
+    from gati.recorder.recorder import Recorder
+    from gati.store.store import open_store
+
+    settings = _settings(recorder_batch_size=batch_size)
+
+    async def main() -> None:
+        store = await open_store(settings.database_url)
+        event_log = KafkaLog(settings.kafka_bootstrap, client_id="gati-recorder")
+        await event_log.start()
+        try:
+            await Recorder(settings, event_log, store).run()
+        finally:
+            await event_log.stop()
+            await store.close()
+
+    click.echo(f"gati recorder -> {_safe_url(settings.database_url)}", err=True)
+    _run_until_signal(main)
+
+
+@cli.command()
+@_guard
+def migrate() -> None:
+    """Create or upgrade Gati's tables (idempotent)."""
+    from gati.store.migrate import current_revision
+    from gati.store.store import open_store
+
+    settings = _settings()
+
+    async def main() -> str | None:
+        store = await open_store(settings.database_url, migrate_first=True)
+        try:
+            return await current_revision(store.engine)
+        finally:
+            await store.close()
+
+    revision = asyncio.run(main())
+    click.echo(f"{_safe_url(settings.database_url)} is at revision {revision}")
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--state-dir", default=".gati", show_default=True,
+              help="Where the SQLite database lives.")
+@_guard
+def dev(app: str, host: str, port: int, state_dir: str) -> None:
+    """Everything in one process on the embedded log and SQLite: zero setup."""
+    import os
+
+    from gati.cli.loader import load_app
+    from gati.dev.runner import run_dev
+
+    the_app = load_app(app)
+    base = _settings()
+    if "GATI_DATABASE_URL" not in os.environ:
+        base = base.with_overrides(database_url=f"sqlite+aiosqlite:///{state_dir}/gati.db")
+
+    def ready(url: str) -> None:
+        click.echo(f"Gati dev server for {the_app.name!r}: {url}")
+        click.echo(f"  state: {_safe_url(base.database_url)} (embedded log, in memory)")
+        for spec in the_app.handlers.values():
+            click.echo(f"  {spec.method:6} {url}{spec.path}")
+        for line in the_app.try_it:
+            click.echo("Try:\n  " + line.format(url=url))
+        sys.stdout.flush()
+
+    _run_until_signal(lambda: run_dev(the_app, base, host=host, port=port, on_ready=ready))
+
+
+@cli.command(name="config")
+def show_config() -> None:
+    """List the GATI_* variables with their defaults and current values."""
+    import os
+
+    for name, default in gati_config.documented_variables().items():
+        current = os.environ.get(name)
+        shown = _safe_url(current) if current and "URL" in name else current
+        click.echo(f"{name}={shown if current is not None else ''}  (default: {default})")
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparsable url>"
+
+
+def main() -> None:
+    cli(prog_name="gati")

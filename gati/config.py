@@ -1,0 +1,133 @@
+"""Settings from the environment (``GATI_*``) with CLI flags layered on top.
+
+Read once at process start into a frozen value and passed down explicitly; nothing
+reads the environment later. Invalid values fail at start with the variable's name.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from gati.errors import ConfigError
+
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka_bootstrap: str = "localhost:9092"
+    database_url: str = "sqlite+aiosqlite:///.gati/gati.db"
+    topic_prefix: str = "gati"
+    gateway_id: str = ""
+    worker_id: str = ""
+    max_body_bytes: int = 1024 * 1024
+    request_timeout_s: float = 30.0
+    max_in_flight: int = 1000
+    retry_after_s: int = 2
+    worker_concurrency: int = 16
+    recorder_batch_size: int = 500
+    recorder_linger_s: float = 0.05
+    requests_partitions: int = 4
+    app_database_url: str = ""
+
+    @property
+    def requests_topic(self) -> str:
+        return f"{self.topic_prefix}.requests"
+
+    @property
+    def lifecycle_topic(self) -> str:
+        return f"{self.topic_prefix}.lifecycle"
+
+    @property
+    def deadletter_topic(self) -> str:
+        return f"{self.topic_prefix}.deadletter"
+
+    def reply_topic(self, gateway_id: str) -> str:
+        return f"{self.topic_prefix}.replies.{gateway_id}"
+
+    @property
+    def worker_group(self) -> str:
+        return f"{self.topic_prefix}-worker"
+
+    @property
+    def recorder_group(self) -> str:
+        return f"{self.topic_prefix}-recorder"
+
+    def effective_gateway_id(self) -> str:
+        return self.gateway_id or f"gw-{_host()}"
+
+    def effective_worker_id(self) -> str:
+        return self.worker_id or f"wk-{_host()}-{os.getpid()}"
+
+    def effective_app_database_url(self) -> str:
+        return self.app_database_url or self.database_url
+
+    def with_overrides(self, **overrides: Any) -> Settings:
+        """Apply CLI flags; ``None`` means the flag was not given."""
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return validate(replace(self, **given))
+
+
+_ENV = {f.name: f"GATI_{f.name.upper()}" for f in fields(Settings)}
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def from_env(environ: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(Settings):
+        raw = env.get(_ENV[f.name])
+        if raw is None or raw == "":
+            continue
+        values[f.name] = _convert(f.name, raw, type(getattr(Settings(), f.name)))
+    return validate(Settings(**values))
+
+
+def _convert(name: str, raw: str, kind: type) -> Any:
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{_ENV[name]}={raw!r} is not a valid {kind.__name__}") from None
+
+
+def validate(s: Settings) -> Settings:
+    def bad(name: str, why: str) -> ConfigError:
+        return ConfigError(f"{_ENV[name]} ({getattr(s, name)!r}) {why}")
+
+    if s.max_body_bytes <= 0:
+        raise bad("max_body_bytes", "must be positive")
+    if s.request_timeout_s <= 0:
+        raise bad("request_timeout_s", "must be positive")
+    if s.max_in_flight <= 0:
+        raise bad("max_in_flight", "must be positive")
+    if s.worker_concurrency <= 0:
+        raise bad("worker_concurrency", "must be positive")
+    if s.recorder_batch_size <= 0:
+        raise bad("recorder_batch_size", "must be positive")
+    if not 1 <= s.requests_partitions <= 1000:
+        raise bad("requests_partitions", "must be between 1 and 1000")
+    if not _TOPIC_RE.match(s.topic_prefix):
+        raise bad("topic_prefix", "may only contain letters, digits, '.', '_' and '-'")
+    for name in ("gateway_id", "worker_id"):
+        value = getattr(s, name)
+        if value and not _TOPIC_RE.match(value):
+            raise bad(name, "may only contain letters, digits, '.', '_' and '-'")
+    if "://" not in s.database_url:
+        raise bad("database_url", "is not a SQLAlchemy URL (e.g. postgresql+asyncpg://...)")
+    if not s.kafka_bootstrap.strip():
+        raise bad("kafka_bootstrap", "is empty")
+    return s
+
+
+def documented_variables() -> dict[str, str]:
+    """Environment variable -> default, for ``gati config`` and the docs."""
+    defaults = Settings()
+    return {_ENV[f.name]: str(getattr(defaults, f.name)) for f in fields(Settings)}

@@ -1,0 +1,119 @@
+"""The events that flow through the log, as frozen values.
+
+Field names match ``schemas/avro/*.avsc`` one to one; ``gati.codec`` maps them to and
+from Avro records. Times are Unix epoch microseconds, as on the wire.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    RECEIVED = "received"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+    ROUTED = "routed"
+    HANDLER_START = "handler_start"
+    HANDLER_END = "handler_end"
+    FAILED = "failed"
+    RESPONDED = "responded"
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why the gateway answered by itself (the request is still recorded)."""
+
+    status: int
+    code: str
+    message: str
+
+
+Headers = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequestEnvelope:
+    request_id: str
+    gateway_id: str
+    reply_topic: str
+    reply_partition: int
+    received_at_us: int
+    deadline_at_us: int
+    method: str
+    path: str
+    query: str
+    headers: Headers
+    body: bytes
+    client: str | None = None
+    version_pref: str | None = None
+    rejection: Rejection | None = None
+
+    def header(self, name: str) -> str | None:
+        """First value of a header (names are stored lower-cased)."""
+        lname = name.lower()
+        for key, value in self.headers:
+            if key == lname:
+                return value
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseEnvelope:
+    request_id: str
+    status: int
+    headers: Headers
+    body: bytes
+    completed_at_us: int
+    handler_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleEvent:
+    request_id: str
+    seq: int
+    stage: str
+    at_us: int
+    handler_id: str | None = None
+    status: int | None = None
+    error_code: str | None = None
+    detail: str | None = None
+    worker_id: str | None = None
+
+
+@dataclass(slots=True)
+class Trace:
+    """Collects one request's lifecycle events with consecutive ``seq`` numbers.
+
+    ``seq`` is assigned here, in the single place that processes the request, which is
+    what makes (request_id, seq) a safe idempotency key for the recorder.
+    """
+
+    request_id: str
+    worker_id: str | None = None
+    events: list[LifecycleEvent] = field(default_factory=list)
+
+    def add(
+        self,
+        stage: Stage,
+        at_us: int,
+        *,
+        handler_id: str | None = None,
+        status: int | None = None,
+        error_code: str | None = None,
+        detail: str | None = None,
+    ) -> LifecycleEvent:
+        event = LifecycleEvent(
+            request_id=self.request_id,
+            seq=len(self.events),
+            stage=stage.value,
+            at_us=at_us,
+            handler_id=handler_id,
+            status=status,
+            error_code=error_code,
+            detail=detail,
+            worker_id=self.worker_id,
+        )
+        self.events.append(event)
+        return event

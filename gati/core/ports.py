@@ -1,0 +1,89 @@
+"""Ports the core and the role packages depend on; adapters implement them.
+
+Each has an in-memory implementation (``gati.log.memory``, ``SystemClock`` for tests
+with a fixed clock) so the pipeline can be exercised without a broker or database.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now_us(self) -> int:
+        """Wall-clock time as Unix epoch microseconds."""
+        ...
+
+
+class SystemClock:
+    def now_us(self) -> int:
+        return time.time_ns() // 1000
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    name: str
+    partitions: int = 1
+    # Topics are never compacted or short-lived by default: they are the log of truth.
+    retention_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogRecord:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutMessage:
+    topic: str
+    value: bytes
+    key: bytes | None = None
+    partition: int | None = None
+
+
+class Subscription(Protocol):
+    """A consumer of one or more topics.
+
+    With a group, ``commit`` stores the position after everything fetched so far, and a
+    restarted subscriber of the same group resumes there (at-least-once). Without a group
+    the subscription starts at the end of each topic: used for reply topics, whose stale
+    messages must be skipped.
+    """
+
+    async def start(self) -> None: ...
+
+    async def fetch(self, *, max_records: int, timeout_s: float) -> list[LogRecord]: ...
+
+    async def commit(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+class EventLog(Protocol):
+    """The log of truth: Kafka in production, an in-process log under ``gati dev``."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        """Append and wait for the log's acknowledgement (durable on return)."""
+        ...
+
+    async def send_batch(self, messages: Sequence[OutMessage]) -> None:
+        """Append all, in order, then wait until every one is acknowledged."""
+        ...
+
+    def subscribe(self, topics: Sequence[str], *, group: str | None) -> Subscription: ...

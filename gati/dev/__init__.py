@@ -1,0 +1,1 @@
+"""``gati dev``: the whole system in one process on the embedded backends."""

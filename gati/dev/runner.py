@@ -1,0 +1,71 @@
+"""Gateway, worker and recorder in one process: the embedded log and SQLite.
+
+The same Gateway, Processor and Recorder as in production, wired to ``MemoryLog``
+instead of Kafka; only the transport differs, which is what lets one behaviour suite
+run on both backends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+
+import uvicorn
+
+from gati.config import Settings
+from gati.core.app import App
+from gati.gateway.asgi import Gateway
+from gati.log.memory import MemoryLog
+from gati.recorder.recorder import Recorder
+from gati.store.store import open_store
+from gati.worker.loop import LogWorker
+from gati.worker.processor import Processor
+from gati.worker.runtime import WorkerRuntime
+
+
+async def run_dev(
+    app: App,
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    log = MemoryLog(auto_create_partitions=1)
+    store = await open_store(settings.database_url, migrate_first=True)
+    runtime = WorkerRuntime(app, settings)
+    pipeline = await runtime.start()
+    gateway = Gateway(settings, log, manage_log=False)
+    worker = LogWorker(Processor(settings, pipeline, log, clock=runtime.clock), log)
+    recorder = Recorder(settings, log, store)
+    server = uvicorn.Server(uvicorn.Config(
+        gateway, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+    ))
+    tasks = [
+        asyncio.create_task(recorder.run(), name="recorder"),
+        asyncio.create_task(worker.run(), name="worker"),
+    ]
+    serve = asyncio.create_task(server.serve(), name="gateway")
+    try:
+        while not server.started:
+            if serve.done():
+                await serve  # surfaces the bind error
+                return
+            await asyncio.sleep(0.05)
+        await worker.ready.wait()
+        await recorder.ready.wait()
+        if on_ready is not None:
+            on_ready(f"http://{host}:{port}")
+        done, _ = await asyncio.wait([serve, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not serve:
+                task.result()  # a crashed worker or recorder ends dev loudly
+    finally:
+        server.should_exit = True
+        for task in tasks:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.gather(serve, *tasks, return_exceptions=True)
+        await runtime.close()
+        await store.close()

@@ -1,0 +1,5 @@
+"""HTTP ingress: every request becomes a RequestEnvelope on the log."""
+
+from gati.gateway.asgi import Gateway
+
+__all__ = ["Gateway"]

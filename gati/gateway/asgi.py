@@ -1,0 +1,236 @@
+"""The gateway as a plain ASGI application.
+
+It owns no state beyond the in-flight map: each request gets a time-ordered id and a
+deadline, is appended to the requests topic (acknowledged by the log before anything
+else happens), and the gateway waits for the reply on its own topic. It answers by
+itself only what needs no handler: 413 for oversized bodies (still appended, so the
+rejection is recorded), 503 when the log cannot take the request or too many are in
+flight, 504 when the deadline passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import parse_qsl
+
+from gati.codec.envelopes import EnvelopeCodec
+from gati.config import Settings
+from gati.core.envelopes import Rejection, RequestEnvelope, ResponseEnvelope
+from gati.core.http import error_body
+from gati.core.ids import RequestIdGenerator
+from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
+from gati.errors import BackendUnavailable
+from gati.gateway.replies import ReplyWaiter
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+HEALTH_PATH = "/_gati/health"
+VERSION_HEADER = "x-gati-version"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Gateway:
+    def __init__(
+        self,
+        settings: Settings,
+        event_log: EventLog,
+        *,
+        clock: Clock | None = None,
+        codec: EnvelopeCodec | None = None,
+        manage_log: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.log = event_log
+        self.clock = clock or SystemClock()
+        self.codec = codec or EnvelopeCodec()
+        self.ids = RequestIdGenerator(self.clock)
+        self.gateway_id = settings.effective_gateway_id()
+        self.reply_topic = settings.reply_topic(self.gateway_id)
+        self.replies = ReplyWaiter(event_log, self.reply_topic, self.codec)
+        self._manage_log = manage_log
+        self._started = False
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        if self._manage_log:
+            await self.log.start()
+        s = self.settings
+        await self.log.ensure_topics([
+            TopicSpec(s.requests_topic, s.requests_partitions),
+            TopicSpec(s.lifecycle_topic, s.requests_partitions),
+            TopicSpec(s.deadletter_topic, 1),
+            TopicSpec(self.reply_topic, 1, retention_ms=3_600_000),
+        ])
+        await self.replies.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        await self.replies.stop()
+        if self._manage_log:
+            await self.log.stop()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        if scope["path"] == HEALTH_PATH:
+            healthy = self._started and self.replies.running
+            body = json.dumps({"status": "ok" if healthy else "starting",
+                               "gateway_id": self.gateway_id,
+                               "in_flight": self.replies.in_flight}).encode()
+            await _respond(send, 200 if healthy else 503, [(b"content-type", b"application/json")], body)
+            return
+        await self._handle(scope, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.start()
+                except Exception as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        s = self.settings
+        request_id = self.ids.new()
+        rid = request_id.encode()
+        if self.replies.in_flight >= s.max_in_flight or not self._started:
+            await self._error(send, rid, 503, "overloaded" if self._started else "starting",
+                              "the gateway cannot take more requests now; retry shortly",
+                              retry_after=True)
+            return
+        now = self.clock.now_us()
+        deadline = now + int(s.request_timeout_s * 1e6)
+        headers = tuple(
+            (k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]
+        )
+        query = scope.get("query_string", b"").decode("latin-1")
+        rejection: Rejection | None = None
+        try:
+            body = await _read_body(receive, headers, s.max_body_bytes)
+        except _TooLarge:
+            body = b""
+            rejection = Rejection(413, "body_too_large",
+                                  f"the request body is over {s.max_body_bytes} bytes")
+        client = scope.get("client")
+        env = RequestEnvelope(
+            request_id=request_id,
+            gateway_id=self.gateway_id,
+            reply_topic=self.reply_topic,
+            reply_partition=0,
+            received_at_us=now,
+            deadline_at_us=deadline,
+            method=scope["method"],
+            path=scope["path"],
+            query=query,
+            headers=headers,
+            body=body,
+            client=f"{client[0]}:{client[1]}" if client else None,
+            version_pref=_version_pref(headers, query),
+            rejection=rejection,
+        )
+        waiting = self.replies.expect(request_id) if rejection is None else None
+        try:
+            send_budget = max(0.05, min(5.0, (deadline - self.clock.now_us()) / 1e6))
+            await asyncio.wait_for(
+                self.log.send(s.requests_topic, self.codec.encode_request(env), key=rid),
+                send_budget,
+            )
+        except (BackendUnavailable, TimeoutError) as exc:
+            self.replies.forget(request_id)
+            log.warning("request %s not accepted by the log: %s", request_id, exc)
+            await self._error(send, rid, 503, "log_unavailable",
+                              "the event log is unavailable; the request was not accepted",
+                              retry_after=True)
+            return
+        if rejection is not None:
+            await self._error(send, rid, rejection.status, rejection.code, rejection.message)
+            return
+        assert waiting is not None
+        try:
+            remaining = max(0.0, (deadline - self.clock.now_us()) / 1e6)
+            reply = await asyncio.wait_for(waiting, remaining)
+        except TimeoutError:
+            await self._error(send, rid, 504, "gateway_timeout",
+                              f"no answer within {s.request_timeout_s}s; the request is recorded "
+                              "and its outcome can be looked up by id")
+            return
+        finally:
+            self.replies.forget(request_id)
+        await self._reply(send, rid, reply)
+
+    async def _reply(self, send: Send, rid: bytes, reply: ResponseEnvelope) -> None:
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers
+                   if k not in ("content-length", "x-request-id")]
+        headers.append((b"x-request-id", rid))
+        await _respond(send, reply.status, headers, reply.body)
+
+    async def _error(
+        self, send: Send, rid: bytes, status: int, code: str, message: str,
+        *, retry_after: bool = False,
+    ) -> None:
+        headers = [(b"content-type", b"application/json"), (b"x-request-id", rid)]
+        if retry_after:
+            headers.append((b"retry-after", str(self.settings.retry_after_s).encode()))
+        await _respond(send, status, headers, error_body(status, code, message, rid.decode()))
+
+
+async def _read_body(receive: Receive, headers: tuple[tuple[str, str], ...], limit: int) -> bytes:
+    for name, value in headers:
+        if name == "content-length" and value.strip().isdigit() and int(value) > limit:
+            raise _TooLarge
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _version_pref(headers: tuple[tuple[str, str], ...], query: str) -> str | None:
+    for name, value in headers:
+        if name == VERSION_HEADER:
+            return value
+    for name, value in parse_qsl(query):
+        if name == "version":
+            return value
+    return None
+
+
+async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+    headers = [*headers, (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

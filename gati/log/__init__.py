@@ -1,0 +1,1 @@
+"""Adapters of the ``EventLog`` port: Kafka (aiokafka) and the embedded in-process log."""

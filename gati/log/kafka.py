@@ -1,0 +1,196 @@
+"""The Kafka adapter of the ``EventLog`` port, on aiokafka.
+
+Producers run with idempotence and ``acks=all``: a request the gateway acknowledged is on
+the broker exactly once. Every call that can wait on the broker is bounded, because an
+idempotent producer otherwise waits forever while the broker is down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from gati.core.ports import LogRecord, OutMessage, TopicSpec
+from gati.errors import BackendUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class KafkaLog:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        client_id: str = "gati",
+        send_timeout_s: float = 5.0,
+        start_timeout_s: float = 30.0,
+    ) -> None:
+        self.bootstrap = bootstrap
+        self.client_id = client_id
+        self.send_timeout_s = send_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        """Connect the producer, retrying until ``start_timeout_s`` for a broker starting up."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout_s
+        while True:
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap,
+                client_id=self.client_id,
+                enable_idempotence=True,
+                acks="all",
+                linger_ms=0,
+                request_timeout_ms=int(self.send_timeout_s * 1000),
+                max_request_size=16 * 1024 * 1024,
+            )
+            try:
+                await asyncio.wait_for(producer.start(), max(1.0, deadline - loop.time()))
+                self._producer = producer
+                return
+            except (KafkaError, OSError, TimeoutError) as exc:
+                await _bounded(producer.stop(), 2.0)
+                if loop.time() >= deadline:
+                    raise BackendUnavailable(
+                        f"Kafka at {self.bootstrap} is unreachable: {exc!r}"
+                    ) from exc
+                await asyncio.sleep(0.5)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await _bounded(self._producer.stop(), 5.0)
+            self._producer = None
+
+    async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, client_id=self.client_id)
+        try:
+            await asyncio.wait_for(admin.start(), self.start_timeout_s)
+            existing = set(await admin.list_topics())
+            new = [
+                NewTopic(
+                    t.name, t.partitions, 1,
+                    topic_configs={"retention.ms": str(t.retention_ms)} if t.retention_ms else {},
+                )
+                for t in topics
+                if t.name not in existing
+            ]
+            if new:
+                try:
+                    await admin.create_topics(new)
+                except TopicAlreadyExistsError:
+                    pass  # another process won the race; same outcome
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BackendUnavailable(f"cannot create topics on {self.bootstrap}: {exc!r}") from exc
+        finally:
+            await _bounded(admin.close(), 5.0)
+
+    async def send(
+        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+    ) -> None:
+        if self._producer is None:
+            raise BackendUnavailable("the Kafka producer is not started")
+        try:
+            await asyncio.wait_for(
+                self._producer.send_and_wait(topic, value, key=key, partition=partition),
+                self.send_timeout_s,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise BackendUnavailable(f"Kafka did not acknowledge a write to {topic}: {exc!r}") from exc
+
+    async def send_batch(self, messages: Sequence[OutMessage]) -> None:
+        if self._producer is None:
+            raise BackendUnavailable("the Kafka producer is not started")
+        producer = self._producer
+
+        async def append_then_wait() -> None:
+            futures = [
+                await producer.send(m.topic, m.value, key=m.key, partition=m.partition)
+                for m in messages
+            ]
+            await asyncio.gather(*futures)
+
+        try:
+            await asyncio.wait_for(append_then_wait(), self.send_timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            raise BackendUnavailable(f"Kafka did not acknowledge {len(messages)} writes: {exc!r}") from exc
+
+    def subscribe(self, topics: Sequence[str], *, group: str | None) -> KafkaSubscription:
+        return KafkaSubscription(self, tuple(topics), group)
+
+
+class KafkaSubscription:
+    """A group consumer with explicit commits, or a group-less reader from the end."""
+
+    def __init__(self, owner: KafkaLog, topics: tuple[str, ...], group: str | None) -> None:
+        self._owner = owner
+        self._topics = topics
+        self._group = group
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._owner.bootstrap,
+            client_id=self._owner.client_id,
+            group_id=self._group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            isolation_level="read_committed",
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+            fetch_max_wait_ms=100,
+        )
+        try:
+            await asyncio.wait_for(consumer.start(), self._owner.start_timeout_s)
+            if self._group is None:
+                parts = []
+                for topic in self._topics:
+                    ids = consumer.partitions_for_topic(topic)
+                    if not ids:
+                        await consumer._client.force_metadata_update()
+                        ids = consumer.partitions_for_topic(topic) or {0}
+                    parts.extend(TopicPartition(topic, p) for p in sorted(ids))
+                consumer.assign(parts)
+                await consumer.seek_to_end(*parts)
+                for tp in parts:
+                    await consumer.position(tp)  # resolve "end" now, before anything new arrives
+            else:
+                consumer.subscribe(list(self._topics))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            await _bounded(consumer.stop(), 5.0)
+            raise BackendUnavailable(f"cannot consume {self._topics}: {exc!r}") from exc
+        self._consumer = consumer
+
+    async def fetch(self, *, max_records: int, timeout_s: float) -> list[LogRecord]:
+        assert self._consumer is not None, "start() first"
+        batches = await self._consumer.getmany(
+            timeout_ms=int(timeout_s * 1000), max_records=max_records
+        )
+        out: list[LogRecord] = []
+        for tp, records in batches.items():
+            out.extend(
+                LogRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"", r.timestamp)
+                for r in records
+            )
+        return out
+
+    async def commit(self) -> None:
+        assert self._consumer is not None, "start() first"
+        if self._group is not None:
+            await self._consumer.commit()
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await _bounded(self._consumer.stop(), 10.0)
+            self._consumer = None
+
+
+async def _bounded(awaitable: object, timeout_s: float) -> None:
+    try:
+        await asyncio.wait_for(awaitable, timeout_s)  # type: ignore[arg-type]
+    except Exception as exc:  # shutting down: report, never hang or raise
+        log.warning("kafka shutdown step did not finish cleanly: %r", exc)

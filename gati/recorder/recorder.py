@@ -1,0 +1,119 @@
+"""The recorder: the log of truth, projected into SQL, exactly once.
+
+Per batch: fetch, decode, write in one database transaction, and only then commit the
+log offsets. A crash anywhere before the commit replays the batch, which the store's
+idempotent writes absorb. A database outage stops the loop from committing (the events
+wait in the log) and it retries with backoff until the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
+from gati.config import Settings
+from gati.core.envelopes import LifecycleEvent, RequestEnvelope
+from gati.core.ports import Clock, EventLog, LogRecord, SystemClock, TopicSpec
+from gati.errors import BackendUnavailable, CodecError, StoreError
+from gati.store.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class RecorderStats:
+    batches: int = 0
+    events: int = 0
+    requests: int = 0
+    dead_letters: int = 0
+    store_retries: int = 0
+
+
+class Recorder:
+    def __init__(
+        self,
+        settings: Settings,
+        event_log: EventLog,
+        store: Store,
+        *,
+        codec: EnvelopeCodec | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.log = event_log
+        self.store = store
+        self.codec = codec or EnvelopeCodec()
+        self.clock = clock or SystemClock()
+        self.stats = RecorderStats()
+        self.ready = asyncio.Event()
+
+    def topics(self) -> list[TopicSpec]:
+        s = self.settings
+        return [
+            TopicSpec(s.requests_topic, s.requests_partitions),
+            TopicSpec(s.lifecycle_topic, s.requests_partitions),
+            TopicSpec(s.deadletter_topic, 1),
+        ]
+
+    async def run(self) -> None:
+        """Record until cancelled."""
+        s = self.settings
+        await self.log.ensure_topics(self.topics())
+        sub = self.log.subscribe([s.requests_topic, s.lifecycle_topic], group=s.recorder_group)
+        await sub.start()
+        self.ready.set()
+        try:
+            while True:
+                records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=1.0)
+                if not records:
+                    continue
+                await self._write(records)
+                await sub.commit()
+                self.stats.batches += 1
+        finally:
+            await sub.stop()
+
+    async def _write(self, records: list[LogRecord]) -> None:
+        envelopes: list[RequestEnvelope] = []
+        events: list[LifecycleEvent] = []
+        for rec in records:
+            try:
+                item = self.codec.decode_any(rec.value)
+            except CodecError as exc:
+                await self._dead_letter(rec, str(exc))
+                continue
+            if isinstance(item, RequestEnvelope):
+                envelopes.append(item)
+            else:
+                events.append(item)
+        delay = 0.2
+        while True:
+            try:
+                await self.store.record(envelopes, events)
+                break
+            except StoreError as exc:
+                self.stats.store_retries += 1
+                log.warning("store write failed, retrying in %.1fs (offsets not committed): %s",
+                            delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+        self.stats.events += len(events)
+        self.stats.requests += len(envelopes)
+
+    async def _dead_letter(self, rec: LogRecord, reason: str) -> None:
+        self.stats.dead_letters += 1
+        log.error("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
+        payload = encode_dead_letter(
+            self.codec.codec, topic=rec.topic, partition=rec.partition, offset=rec.offset,
+            consumer="recorder", reason=reason, at_us=self.clock.now_us(), key=rec.key,
+            value=rec.value,
+        )
+        while True:
+            try:
+                await self.log.send(self.settings.deadletter_topic, payload, key=rec.key)
+                return
+            except BackendUnavailable as exc:  # keep the offset uncommitted until it lands
+                log.warning("dead-letter write failed, retrying: %s", exc)
+                await asyncio.sleep(0.5)

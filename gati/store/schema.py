@@ -1,0 +1,50 @@
+"""Table definitions: the one place the record's shape is written down.
+
+These tables are a user interface (people query them with SQL), so columns are only ever
+added. Migrations in ``migrations/versions`` create exactly this shape; a test compares
+the two. There are deliberately no foreign keys: requests and lifecycle events arrive on
+different topics in any order, and the recorder must accept either first.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.Column("method", sa.Text),
+    sa.Column("path", sa.Text),
+    sa.Column("query", sa.Text),
+    sa.Column("headers", sa.Text, comment="JSON array of [name, value]"),
+    sa.Column("body", sa.LargeBinary),
+    sa.Column("client", sa.Text),
+    sa.Column("gateway_id", sa.Text),
+    sa.Column("version_pref", sa.Text),
+    sa.Column("deadline_at", sa.DateTime(timezone=True)),
+    sa.Column("handler_id", sa.Text),
+    sa.Column("status", sa.Integer),
+    sa.Column("error_code", sa.Text),
+    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Index("ix_requests_received_at", "received_at"),
+    sa.Index("ix_requests_handler_status", "handler_id", "status"),
+)
+
+lifecycle_events = sa.Table(
+    "lifecycle_events",
+    metadata,
+    sa.Column("request_id", sa.Text, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True),
+    sa.Column("stage", sa.Text, nullable=False),
+    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("handler_id", sa.Text),
+    sa.Column("status", sa.Integer),
+    sa.Column("error_code", sa.Text),
+    sa.Column("detail", sa.Text, comment="JSON"),
+    sa.Column("worker_id", sa.Text),
+    sa.Index("ix_lifecycle_events_at", "at"),
+)

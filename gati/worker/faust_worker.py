@@ -1,0 +1,93 @@
+"""The Kafka worker: a faust-streaming app whose agent consumes the requests topic.
+
+Faust owns the consumer group, partition assignment and offset commits (an event's
+offset is committed only after the agent has finished with it, so delivery is at least
+once). Outputs go through Gati's own idempotent producer (``KafkaLog``) and are
+acknowledged before the agent takes the next event. Gati declares its topics itself
+before faust starts, with the partition counts it wants.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from typing import Any
+
+import faust
+
+from gati.config import Settings
+from gati.core.app import App
+from gati.core.ports import LogRecord, TopicSpec
+from gati.log.kafka import KafkaLog
+from gati.worker.processor import Processor
+from gati.worker.runtime import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+
+def worker_topics(settings: Settings) -> list[TopicSpec]:
+    return [
+        TopicSpec(settings.requests_topic, settings.requests_partitions),
+        TopicSpec(settings.lifecycle_topic, settings.requests_partitions),
+        TopicSpec(settings.deadletter_topic, 1),
+    ]
+
+
+def build_faust_app(settings: Settings, processor_ref: dict[str, Processor]) -> Any:
+    # Poll interval above the longest handler timeout, so a slow handler never looks
+    # like a dead consumer and triggers a rebalance.
+    poll_s = max(300.0, settings.request_timeout_s * 2)
+    fapp = faust.App(
+        settings.worker_group,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        value_serializer="raw",
+        key_serializer="raw",
+        store="memory://",
+        web_enabled=False,
+        topic_disable_leader=True,
+        topic_allow_declare=False,
+        topic_replication_factor=1,
+        topic_partitions=settings.requests_partitions,
+        consumer_auto_offset_reset="earliest",
+        broker_max_poll_interval=poll_s,
+        broker_commit_every=100,
+        broker_commit_interval=0.5,
+        datadir=tempfile.mkdtemp(prefix="gati-faust-"),
+        stream_wait_empty=False,
+    )
+    source = fapp.topic(settings.requests_topic, value_serializer="raw", key_serializer="raw")
+
+    @fapp.agent(source, concurrency=settings.worker_concurrency)
+    async def handle_requests(stream: Any) -> None:
+        async for event in stream.events():
+            msg = event.message
+            rec = LogRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value or b"",
+                            int((msg.timestamp or 0) * 1000))
+            await processor_ref["processor"].handle(rec)
+
+    return fapp
+
+
+def run_faust_worker(app: App, settings: Settings, *, loglevel: str = "warn") -> None:
+    """Run until SIGINT/SIGTERM. Blocks; owns the event loop like ``faust worker``."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id())
+    runtime = WorkerRuntime(app, settings)
+
+    async def prepare() -> Processor:
+        await out.start()
+        await out.ensure_topics(worker_topics(settings))
+        pipeline = await runtime.start()
+        return Processor(settings, pipeline, out, clock=runtime.clock)
+
+    processor_ref = {"processor": loop.run_until_complete(prepare())}
+    fapp = build_faust_app(settings, processor_ref)
+    worker = faust.Worker(fapp, loop=loop, loglevel=loglevel, quiet=True)
+    try:
+        worker.execute_from_commandline()
+    finally:
+        if not loop.is_closed():
+            loop.run_until_complete(runtime.close())
+            loop.run_until_complete(out.stop())
