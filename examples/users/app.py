@@ -12,7 +12,7 @@ app = App("users")
 app.module("db")(UsersDB)
 app.try_it = [
     "curl -s -i -X POST {url}/users -H 'content-type: application/json' "
-    "-d '{{\"name\": \"Ada Lovelace\", \"email\": \"ada@example.com\"}}'",
+    '-d \'{{"name": "Ada Lovelace", "email": "ada@example.com"}}\'',
     "curl -s {url}/users/1",
 ]
 
@@ -30,8 +30,9 @@ def _user_fields(body: Any, *, partial: bool) -> dict[str, str]:
                 raise RequestError(f"field {name!r} is required", code="validation_error")
             continue
         if not isinstance(value, str) or not value.strip():
-            raise RequestError(f"field {name!r} must be a non-empty string",
-                               code="validation_error")
+            raise RequestError(
+                f"field {name!r} must be a non-empty string", code="validation_error"
+            )
         fields[name] = value.strip()
     if "email" in fields and not EMAIL.match(fields["email"]):
         raise RequestError("field 'email' is not an email address", code="validation_error")
@@ -46,8 +47,9 @@ async def create_user(req: Request, res: Response, lctx: LocalContext, gctx: Glo
     try:
         user = await gctx.modules.db.insert_user(fields["name"], fields["email"])
     except EmailTaken:
-        raise RequestError(f"{fields['email']} is already registered", code="email_taken",
-                           status=409) from None
+        raise RequestError(
+            f"{fields['email']} is already registered", code="email_taken", status=409
+        ) from None
     res.status(201).header("location", f"/users/{user['id']}").json(user)
 
 
@@ -65,8 +67,9 @@ async def update_user(req: Request, res: Response, lctx: LocalContext, gctx: Glo
     try:
         user = await gctx.modules.db.update_user(req.params["user_id"], fields)
     except EmailTaken:
-        raise RequestError(f"{fields['email']} is already registered", code="email_taken",
-                           status=409) from None
+        raise RequestError(
+            f"{fields['email']} is already registered", code="email_taken", status=409
+        ) from None
     if user is None:
         raise RequestError(f"no user {req.params['user_id']}", code="user_not_found", status=404)
     res.json(user)

@@ -59,7 +59,9 @@ class UsersDB:
 
     async def get_user(self, user_id: int) -> dict[str, Any] | None:
         async with self._engine().connect() as conn:
-            row = (await conn.execute(users.select().where(users.c.id == user_id))).mappings().first()
+            row = (
+                (await conn.execute(users.select().where(users.c.id == user_id))).mappings().first()
+            )
         return dict(row) if row else None
 
     async def update_user(self, user_id: int, changes: dict[str, str]) -> dict[str, Any] | None:

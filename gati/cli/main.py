@@ -64,14 +64,19 @@ def _run_until_signal(main: Callable[[], Awaitable[None]]) -> None:
 
 def _logging(level: str) -> None:
     logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr,
+        level=getattr(logging, level.upper()),
+        stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
 
 @click.group()
-@click.option("--log-level", default="warning", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--log-level",
+    default="warning",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"]),
+)
 def cli(log_level: str) -> None:
     """Gati: every HTTP request is an event."""
     _logging(log_level)
@@ -81,7 +86,9 @@ def cli(log_level: str) -> None:
 @click.argument("app", required=False)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--gateway-id", default=None, help="Stable id; names the reply topic. [GATI_GATEWAY_ID]")
+@click.option(
+    "--gateway-id", default=None, help="Stable id; names the reply topic. [GATI_GATEWAY_ID]"
+)
 @_guard
 def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> None:
     """Serve HTTP and turn every request into an event on Kafka.
@@ -98,12 +105,19 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     if app:
         load_app(app)
     settings = _settings(gateway_id=gateway_id)
-    gw = Gateway(settings, KafkaLog(settings.kafka_bootstrap,
-                                    client_id=settings.effective_gateway_id()))
-    server = uvicorn.Server(uvicorn.Config(gw, host=host, port=port, lifespan="on",
-                                           log_level="warning", access_log=False))
-    click.echo(f"gati gateway {settings.effective_gateway_id()} on http://{host}:{port} "
-               f"-> kafka {settings.kafka_bootstrap}", err=True)
+    gw = Gateway(
+        settings, KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id())
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False
+        )
+    )
+    click.echo(
+        f"gati gateway {settings.effective_gateway_id()} on http://{host}:{port} "
+        f"-> kafka {settings.kafka_bootstrap}",
+        err=True,
+    )
     server.run()
     if not server.started:
         sys.exit(1)
@@ -111,8 +125,12 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
 
 @cli.command()
 @click.argument("app")
-@click.option("--concurrency", default=None, type=click.IntRange(1, 10_000),
-              help="Requests handled at once. [GATI_WORKER_CONCURRENCY]")
+@click.option(
+    "--concurrency",
+    default=None,
+    type=click.IntRange(1, 10_000),
+    help="Requests handled at once. [GATI_WORKER_CONCURRENCY]",
+)
 @click.option("--worker-id", default=None)
 @_guard
 def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
@@ -122,8 +140,11 @@ def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
 
     settings = _settings(worker_concurrency=concurrency, worker_id=worker_id)
     the_app = load_app(app)
-    click.echo(f"gati worker {settings.effective_worker_id()} for {the_app.name} "
-               f"-> kafka {settings.kafka_bootstrap}", err=True)
+    click.echo(
+        f"gati worker {settings.effective_worker_id()} for {the_app.name} "
+        f"-> kafka {settings.kafka_bootstrap}",
+        err=True,
+    )
     run_faust_worker(the_app, settings)
 
 
@@ -176,8 +197,9 @@ def migrate() -> None:
 @click.argument("app")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--state-dir", default=".gati", show_default=True,
-              help="Where the SQLite database lives.")
+@click.option(
+    "--state-dir", default=".gati", show_default=True, help="Where the SQLite database lives."
+)
 @_guard
 def dev(app: str, host: str, port: int, state_dir: str) -> None:
     """Everything in one process on the embedded log and SQLite: zero setup."""

@@ -37,50 +37,89 @@ class EnvelopeCodec:
 
     def encode_request(self, env: RequestEnvelope) -> bytes:
         rej = env.rejection
-        return self.codec.encode(REQUEST, {
-            "request_id": env.request_id, "gateway_id": env.gateway_id,
-            "reply_topic": env.reply_topic, "reply_partition": env.reply_partition,
-            "received_at_us": env.received_at_us, "deadline_at_us": env.deadline_at_us,
-            "method": env.method, "path": env.path, "query": env.query,
-            "headers": _headers_out(env.headers), "body": env.body, "client": env.client,
-            "version_pref": env.version_pref,
-            "rejection": None if rej is None else
-            {"status": rej.status, "code": rej.code, "message": rej.message},
-        })
+        return self.codec.encode(
+            REQUEST,
+            {
+                "request_id": env.request_id,
+                "gateway_id": env.gateway_id,
+                "reply_topic": env.reply_topic,
+                "reply_partition": env.reply_partition,
+                "received_at_us": env.received_at_us,
+                "deadline_at_us": env.deadline_at_us,
+                "method": env.method,
+                "path": env.path,
+                "query": env.query,
+                "headers": _headers_out(env.headers),
+                "body": env.body,
+                "client": env.client,
+                "version_pref": env.version_pref,
+                "rejection": None
+                if rej is None
+                else {"status": rej.status, "code": rej.code, "message": rej.message},
+            },
+        )
 
     def decode_request(self, data: bytes) -> RequestEnvelope:
         _, r = self.codec.decode(data, self.request_ids)
         rej = r.get("rejection")
         return RequestEnvelope(
-            request_id=r["request_id"], gateway_id=r["gateway_id"],
-            reply_topic=r["reply_topic"], reply_partition=r["reply_partition"],
-            received_at_us=r["received_at_us"], deadline_at_us=r["deadline_at_us"],
-            method=r["method"], path=r["path"], query=r["query"],
-            headers=_headers_in(r["headers"]), body=r["body"], client=r.get("client"),
+            request_id=r["request_id"],
+            gateway_id=r["gateway_id"],
+            reply_topic=r["reply_topic"],
+            reply_partition=r["reply_partition"],
+            received_at_us=r["received_at_us"],
+            deadline_at_us=r["deadline_at_us"],
+            method=r["method"],
+            path=r["path"],
+            query=r["query"],
+            headers=_headers_in(r["headers"]),
+            body=r["body"],
+            client=r.get("client"),
             version_pref=r.get("version_pref"),
-            rejection=None if rej is None else Rejection(rej["status"], rej["code"], rej["message"]),
+            rejection=None
+            if rej is None
+            else Rejection(rej["status"], rej["code"], rej["message"]),
         )
 
     def encode_response(self, env: ResponseEnvelope) -> bytes:
-        return self.codec.encode(RESPONSE, {
-            "request_id": env.request_id, "status": env.status,
-            "headers": _headers_out(env.headers), "body": env.body,
-            "handler_id": env.handler_id, "completed_at_us": env.completed_at_us,
-        })
+        return self.codec.encode(
+            RESPONSE,
+            {
+                "request_id": env.request_id,
+                "status": env.status,
+                "headers": _headers_out(env.headers),
+                "body": env.body,
+                "handler_id": env.handler_id,
+                "completed_at_us": env.completed_at_us,
+            },
+        )
 
     def decode_response(self, data: bytes) -> ResponseEnvelope:
         _, r = self.codec.decode(data, self.response_ids)
         return ResponseEnvelope(
-            request_id=r["request_id"], status=r["status"], headers=_headers_in(r["headers"]),
-            body=r["body"], completed_at_us=r["completed_at_us"], handler_id=r.get("handler_id"),
+            request_id=r["request_id"],
+            status=r["status"],
+            headers=_headers_in(r["headers"]),
+            body=r["body"],
+            completed_at_us=r["completed_at_us"],
+            handler_id=r.get("handler_id"),
         )
 
     def encode_event(self, ev: LifecycleEvent) -> bytes:
-        return self.codec.encode(LIFECYCLE, {
-            "request_id": ev.request_id, "seq": ev.seq, "stage": ev.stage, "at_us": ev.at_us,
-            "handler_id": ev.handler_id, "status": ev.status, "error_code": ev.error_code,
-            "detail": ev.detail, "worker_id": ev.worker_id,
-        })
+        return self.codec.encode(
+            LIFECYCLE,
+            {
+                "request_id": ev.request_id,
+                "seq": ev.seq,
+                "stage": ev.stage,
+                "at_us": ev.at_us,
+                "handler_id": ev.handler_id,
+                "status": ev.status,
+                "error_code": ev.error_code,
+                "detail": ev.detail,
+                "worker_id": ev.worker_id,
+            },
+        )
 
     def decode_event(self, data: bytes) -> LifecycleEvent:
         _, r = self.codec.decode(data, self.lifecycle_ids)
@@ -106,11 +145,27 @@ DEADLETTER = "gati.DeadLetter"
 
 
 def encode_dead_letter(
-    codec: AvroCodec, *, topic: str, partition: int, offset: int, consumer: str,
-    reason: str, at_us: int, key: bytes | None, value: bytes,
+    codec: AvroCodec,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    consumer: str,
+    reason: str,
+    at_us: int,
+    key: bytes | None,
+    value: bytes,
 ) -> bytes:
-    return codec.encode(DEADLETTER, {
-        "source_topic": topic, "source_partition": partition, "source_offset": offset,
-        "consumer": consumer, "reason": reason[:2000], "at_us": at_us, "key": key,
-        "value": value,
-    })
+    return codec.encode(
+        DEADLETTER,
+        {
+            "source_topic": topic,
+            "source_partition": partition,
+            "source_offset": offset,
+            "consumer": consumer,
+            "reason": reason[:2000],
+            "at_us": at_us,
+            "key": key,
+            "value": value,
+        },
+    )

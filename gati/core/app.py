@@ -42,9 +42,7 @@ def _check_signature(func: Callable[..., Any]) -> None:
     except (TypeError, ValueError):
         raise AppError(f"handler {name}: cannot read its signature") from None
     positional = [
-        p
-        for p in sig.parameters.values()
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p for p in sig.parameters.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     required_kw = [
         p for p in sig.parameters.values() if p.kind == p.KEYWORD_ONLY and p.default is p.empty

@@ -57,15 +57,22 @@ class Pipeline:
 
     async def process(self, env: RequestEnvelope) -> Outcome:
         trace = Trace(env.request_id, worker_id=self.worker_id)
-        trace.add(Stage.RECEIVED, self.clock.now_us(), detail=_json(
-            {"method": env.method, "path": env.path, "gateway": env.gateway_id}))
+        trace.add(
+            Stage.RECEIVED,
+            self.clock.now_us(),
+            detail=_json({"method": env.method, "path": env.path, "gateway": env.gateway_id}),
+        )
         if env.rejection is not None:
             rej = env.rejection
             trace.add(Stage.REJECTED, self.clock.now_us(), status=rej.status, error_code=rej.code)
             return self._fail(env, trace, None, _Failure(rej.status, rej.code, rej.message))
         if self.clock.now_us() > env.deadline_at_us:
-            trace.add(Stage.EXPIRED, self.clock.now_us(), status=504, error_code="deadline_exceeded")
-            failure = _Failure(504, "deadline_exceeded", "the request expired before it was handled")
+            trace.add(
+                Stage.EXPIRED, self.clock.now_us(), status=504, error_code="deadline_exceeded"
+            )
+            failure = _Failure(
+                504, "deadline_exceeded", "the request expired before it was handled"
+            )
             return self._fail(env, trace, None, failure)
         try:
             match: Match[HandlerSpec] = self.app.router.match(env.method, env.path)
@@ -75,8 +82,12 @@ class Pipeline:
         except RoutingError as exc:
             return self._fail(env, trace, None, _Failure(404, exc.code, exc.message))
         spec = match.route.target
-        trace.add(Stage.ROUTED, self.clock.now_us(), handler_id=spec.handler_id,
-                  detail=_json({"pattern": spec.path, "params": match.params}))
+        trace.add(
+            Stage.ROUTED,
+            self.clock.now_us(),
+            handler_id=spec.handler_id,
+            detail=_json({"pattern": spec.path, "params": match.params}),
+        )
         try:
             req = Request.from_envelope(env, match.params)
         except GatiError as exc:
@@ -88,8 +99,11 @@ class Pipeline:
     ) -> Outcome:
         res = Response()
         meta = RequestMeta(
-            request_id=env.request_id, method=env.method, path=env.path,
-            handler_id=spec.handler_id, received_at_us=env.received_at_us,
+            request_id=env.request_id,
+            method=env.method,
+            path=env.path,
+            handler_id=spec.handler_id,
+            received_at_us=env.received_at_us,
             deadline_at_us=env.deadline_at_us,
         )
         lctx = LocalContext(meta)
@@ -103,7 +117,9 @@ class Pipeline:
                 else:
                     await asyncio.to_thread(spec.func, req, res, lctx, self.gctx)
         except TimeoutError:
-            failure = _Failure(504, "handler_timeout", f"the handler did not finish in {timeout:.3f}s")
+            failure = _Failure(
+                504, "handler_timeout", f"the handler did not finish in {timeout:.3f}s"
+            )
             return self._handler_failed(env, trace, spec, failure)
         except GatiError as exc:
             status = exc.status if 400 <= exc.status < 600 else 500
@@ -116,21 +132,38 @@ class Pipeline:
         if not res.sent:
             # A handler that sets no body answers empty; 200 without a body reads as 204.
             res.empty(204 if res.status_code == 200 else res.status_code)
-        trace.add(Stage.HANDLER_END, self.clock.now_us(), handler_id=spec.handler_id,
-                  status=res.status_code)
-        response = ResponseEnvelope(
-            request_id=env.request_id, status=res.status_code, headers=res.frozen_headers(),
-            body=res.body, completed_at_us=self.clock.now_us(), handler_id=spec.handler_id,
+        trace.add(
+            Stage.HANDLER_END,
+            self.clock.now_us(),
+            handler_id=spec.handler_id,
+            status=res.status_code,
         )
-        trace.add(Stage.RESPONDED, response.completed_at_us, handler_id=spec.handler_id,
-                  status=res.status_code)
+        response = ResponseEnvelope(
+            request_id=env.request_id,
+            status=res.status_code,
+            headers=res.frozen_headers(),
+            body=res.body,
+            completed_at_us=self.clock.now_us(),
+            handler_id=spec.handler_id,
+        )
+        trace.add(
+            Stage.RESPONDED,
+            response.completed_at_us,
+            handler_id=spec.handler_id,
+            status=res.status_code,
+        )
         return Outcome(response, tuple(trace.events))
 
     def _handler_failed(
         self, env: RequestEnvelope, trace: Trace, spec: HandlerSpec, failure: _Failure
     ) -> Outcome:
-        trace.add(Stage.HANDLER_END, self.clock.now_us(), handler_id=spec.handler_id,
-                  status=failure.status, error_code=failure.code)
+        trace.add(
+            Stage.HANDLER_END,
+            self.clock.now_us(),
+            handler_id=spec.handler_id,
+            status=failure.status,
+            error_code=failure.code,
+        )
         return self._fail(env, trace, spec, failure)
 
     def _fail(
@@ -138,16 +171,29 @@ class Pipeline:
     ) -> Outcome:
         handler_id = spec.handler_id if spec else None
         if failure.code not in {e.error_code for e in trace.events}:
-            trace.add(Stage.FAILED, self.clock.now_us(), handler_id=handler_id,
-                      status=failure.status, error_code=failure.code,
-                      detail=failure.detail or _json({"message": failure.message}))
+            trace.add(
+                Stage.FAILED,
+                self.clock.now_us(),
+                handler_id=handler_id,
+                status=failure.status,
+                error_code=failure.code,
+                detail=failure.detail or _json({"message": failure.message}),
+            )
         response = ResponseEnvelope(
-            request_id=env.request_id, status=failure.status, headers=_JSON + failure.headers,
+            request_id=env.request_id,
+            status=failure.status,
+            headers=_JSON + failure.headers,
             body=error_body(failure.status, failure.code, failure.message, env.request_id),
-            completed_at_us=self.clock.now_us(), handler_id=handler_id,
+            completed_at_us=self.clock.now_us(),
+            handler_id=handler_id,
         )
-        trace.add(Stage.RESPONDED, response.completed_at_us, handler_id=handler_id,
-                  status=failure.status, error_code=failure.code)
+        trace.add(
+            Stage.RESPONDED,
+            response.completed_at_us,
+            handler_id=handler_id,
+            status=failure.status,
+            error_code=failure.code,
+        )
         return Outcome(response, tuple(trace.events))
 
 

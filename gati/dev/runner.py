@@ -39,9 +39,16 @@ async def run_dev(
     gateway = Gateway(settings, log, manage_log=False)
     worker = LogWorker(Processor(settings, pipeline, log, clock=runtime.clock), log)
     recorder = Recorder(settings, log, store)
-    server = uvicorn.Server(uvicorn.Config(
-        gateway, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-    ))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            gateway,
+            host=host,
+            port=port,
+            lifespan="on",
+            log_level="warning",
+            access_log=False,
+        )
+    )
     tasks = [
         asyncio.create_task(recorder.run(), name="recorder"),
         asyncio.create_task(worker.run(), name="worker"),

@@ -68,12 +68,14 @@ class Gateway:
         if self._manage_log:
             await self.log.start()
         s = self.settings
-        await self.log.ensure_topics([
-            TopicSpec(s.requests_topic, s.requests_partitions),
-            TopicSpec(s.lifecycle_topic, s.requests_partitions),
-            TopicSpec(s.deadletter_topic, 1),
-            TopicSpec(self.reply_topic, 1, retention_ms=3_600_000),
-        ])
+        await self.log.ensure_topics(
+            [
+                TopicSpec(s.requests_topic, s.requests_partitions),
+                TopicSpec(s.lifecycle_topic, s.requests_partitions),
+                TopicSpec(s.deadletter_topic, 1),
+                TopicSpec(self.reply_topic, 1, retention_ms=3_600_000),
+            ]
+        )
         await self.replies.start()
         self._started = True
 
@@ -93,10 +95,16 @@ class Gateway:
             return
         if scope["path"] == HEALTH_PATH:
             healthy = self._started and self.replies.running
-            body = json.dumps({"status": "ok" if healthy else "starting",
-                               "gateway_id": self.gateway_id,
-                               "in_flight": self.replies.in_flight}).encode()
-            await _respond(send, 200 if healthy else 503, [(b"content-type", b"application/json")], body)
+            body = json.dumps(
+                {
+                    "status": "ok" if healthy else "starting",
+                    "gateway_id": self.gateway_id,
+                    "in_flight": self.replies.in_flight,
+                }
+            ).encode()
+            await _respond(
+                send, 200 if healthy else 503, [(b"content-type", b"application/json")], body
+            )
             return
         await self._handle(scope, receive, send)
 
@@ -120,9 +128,14 @@ class Gateway:
         request_id = self.ids.new()
         rid = request_id.encode()
         if self.replies.in_flight >= s.max_in_flight or not self._started:
-            await self._error(send, rid, 503, "overloaded" if self._started else "starting",
-                              "the gateway cannot take more requests now; retry shortly",
-                              retry_after=True)
+            await self._error(
+                send,
+                rid,
+                503,
+                "overloaded" if self._started else "starting",
+                "the gateway cannot take more requests now; retry shortly",
+                retry_after=True,
+            )
             return
         now = self.clock.now_us()
         deadline = now + int(s.request_timeout_s * 1e6)
@@ -135,8 +148,9 @@ class Gateway:
             body = await _read_body(receive, headers, s.max_body_bytes)
         except _TooLarge:
             body = b""
-            rejection = Rejection(413, "body_too_large",
-                                  f"the request body is over {s.max_body_bytes} bytes")
+            rejection = Rejection(
+                413, "body_too_large", f"the request body is over {s.max_body_bytes} bytes"
+            )
         client = scope.get("client")
         env = RequestEnvelope(
             request_id=request_id,
@@ -164,9 +178,14 @@ class Gateway:
         except (BackendUnavailable, TimeoutError) as exc:
             self.replies.forget(request_id)
             log.warning("request %s not accepted by the log: %s", request_id, exc)
-            await self._error(send, rid, 503, "log_unavailable",
-                              "the event log is unavailable; the request was not accepted",
-                              retry_after=True)
+            await self._error(
+                send,
+                rid,
+                503,
+                "log_unavailable",
+                "the event log is unavailable; the request was not accepted",
+                retry_after=True,
+            )
             return
         if rejection is not None:
             await self._error(send, rid, rejection.status, rejection.code, rejection.message)
@@ -176,23 +195,37 @@ class Gateway:
             remaining = max(0.0, (deadline - self.clock.now_us()) / 1e6)
             reply = await asyncio.wait_for(waiting, remaining)
         except TimeoutError:
-            await self._error(send, rid, 504, "gateway_timeout",
-                              f"no answer within {s.request_timeout_s}s; the request is recorded "
-                              "and its outcome can be looked up by id")
+            await self._error(
+                send,
+                rid,
+                504,
+                "gateway_timeout",
+                f"no answer within {s.request_timeout_s}s; the request is recorded "
+                "and its outcome can be looked up by id",
+            )
             return
         finally:
             self.replies.forget(request_id)
         await self._reply(send, rid, reply)
 
     async def _reply(self, send: Send, rid: bytes, reply: ResponseEnvelope) -> None:
-        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in reply.headers
-                   if k not in ("content-length", "x-request-id")]
+        headers = [
+            (k.encode("latin-1"), v.encode("latin-1"))
+            for k, v in reply.headers
+            if k not in ("content-length", "x-request-id")
+        ]
         headers.append((b"x-request-id", rid))
         await _respond(send, reply.status, headers, reply.body)
 
     async def _error(
-        self, send: Send, rid: bytes, status: int, code: str, message: str,
-        *, retry_after: bool = False,
+        self,
+        send: Send,
+        rid: bytes,
+        status: int,
+        code: str,
+        message: str,
+        *,
+        retry_after: bool = False,
     ) -> None:
         headers = [(b"content-type", b"application/json"), (b"x-request-id", rid)]
         if retry_after:
@@ -230,7 +263,9 @@ def _version_pref(headers: tuple[tuple[str, str], ...], query: str) -> str | Non
     return None
 
 
-async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+async def _respond(
+    send: Send, status: int, headers: list[tuple[bytes, bytes]], body: bytes
+) -> None:
     headers = [*headers, (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -8,6 +8,7 @@ idempotent producer otherwise waits forever while the broker is down.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 
@@ -74,17 +75,19 @@ class KafkaLog:
             existing = set(await admin.list_topics())
             new = [
                 NewTopic(
-                    t.name, t.partitions, 1,
+                    t.name,
+                    t.partitions,
+                    1,
                     topic_configs={"retention.ms": str(t.retention_ms)} if t.retention_ms else {},
                 )
                 for t in topics
                 if t.name not in existing
             ]
             if new:
-                try:
+                # Another process may win the race; the outcome is the same.
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
-                except TopicAlreadyExistsError:
-                    pass  # another process won the race; same outcome
+                await _await_leaders(admin, [t.name for t in new], self.start_timeout_s)
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BackendUnavailable(f"cannot create topics on {self.bootstrap}: {exc!r}") from exc
         finally:
@@ -101,7 +104,9 @@ class KafkaLog:
                 self.send_timeout_s,
             )
         except (KafkaError, TimeoutError) as exc:
-            raise BackendUnavailable(f"Kafka did not acknowledge a write to {topic}: {exc!r}") from exc
+            raise BackendUnavailable(
+                f"Kafka did not acknowledge a write to {topic}: {exc!r}"
+            ) from exc
 
     async def send_batch(self, messages: Sequence[OutMessage]) -> None:
         if self._producer is None:
@@ -118,7 +123,9 @@ class KafkaLog:
         try:
             await asyncio.wait_for(append_then_wait(), self.send_timeout_s)
         except (KafkaError, TimeoutError) as exc:
-            raise BackendUnavailable(f"Kafka did not acknowledge {len(messages)} writes: {exc!r}") from exc
+            raise BackendUnavailable(
+                f"Kafka did not acknowledge {len(messages)} writes: {exc!r}"
+            ) from exc
 
     def subscribe(self, topics: Sequence[str], *, group: str | None) -> KafkaSubscription:
         return KafkaSubscription(self, tuple(topics), group)
@@ -147,7 +154,7 @@ class KafkaSubscription:
         try:
             await asyncio.wait_for(consumer.start(), self._owner.start_timeout_s)
             if self._group is None:
-                parts = []
+                parts: list[TopicPartition] = []
                 for topic in self._topics:
                     ids = consumer.partitions_for_topic(topic)
                     if not ids:
@@ -187,6 +194,27 @@ class KafkaSubscription:
         if self._consumer is not None:
             await _bounded(self._consumer.stop(), 10.0)
             self._consumer = None
+
+
+async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    """Wait until every partition of new topics has a leader.
+
+    A topic is usable only then; clients that arrive earlier get NotLeaderForPartition
+    errors and retry noisily.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        described = await admin.describe_topics(names)
+        ready = all(
+            t.get("error_code", 0) == 0
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+            for t in described
+        )
+        if ready or loop.time() >= deadline:
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _bounded(awaitable: object, timeout_s: float) -> None:

@@ -69,7 +69,9 @@ class MemoryLog:
         if not 0 <= partition < n:
             raise BackendUnavailable(f"{topic} has no partition {partition}")
         records = t.partitions[partition]
-        records.append(LogRecord(topic, partition, len(records), key, value, int(time.time() * 1000)))
+        records.append(
+            LogRecord(topic, partition, len(records), key, value, int(time.time() * 1000))
+        )
         cond = self._cond()
         async with cond:
             cond.notify_all()

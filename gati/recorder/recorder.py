@@ -95,8 +95,9 @@ class Recorder:
                 break
             except StoreError as exc:
                 self.stats.store_retries += 1
-                log.warning("store write failed, retrying in %.1fs (offsets not committed): %s",
-                            delay, exc)
+                log.warning(
+                    "store write failed, retrying in %.1fs (offsets not committed): %s", delay, exc
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self.stats.events += len(events)
@@ -106,8 +107,14 @@ class Recorder:
         self.stats.dead_letters += 1
         log.error("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
         payload = encode_dead_letter(
-            self.codec.codec, topic=rec.topic, partition=rec.partition, offset=rec.offset,
-            consumer="recorder", reason=reason, at_us=self.clock.now_us(), key=rec.key,
+            self.codec.codec,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            consumer="recorder",
+            reason=reason,
+            at_us=self.clock.now_us(),
+            key=rec.key,
             value=rec.value,
         )
         while True:

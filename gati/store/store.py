@@ -26,8 +26,16 @@ from gati.errors import ConfigError, StoreError
 from gati.store.schema import lifecycle_events, requests
 
 _ENVELOPE_COLUMNS = (
-    "received_at", "method", "path", "query", "headers", "body", "client",
-    "gateway_id", "version_pref", "deadline_at",
+    "received_at",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "body",
+    "client",
+    "gateway_id",
+    "version_pref",
+    "deadline_at",
 )
 _OUTCOME_COLUMNS = ("handler_id", "status", "error_code", "completed_at")
 
@@ -59,7 +67,9 @@ def create_engine(url: str) -> AsyncEngine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         return create_async_engine(url)
     if parsed.get_backend_name() != "postgresql":
-        raise ConfigError(f"unsupported database {parsed.get_backend_name()!r} (postgresql or sqlite)")
+        raise ConfigError(
+            f"unsupported database {parsed.get_backend_name()!r} (postgresql or sqlite)"
+        )
     return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
 
 
@@ -83,8 +93,10 @@ class Store:
             event_rows.setdefault((ev.request_id, ev.seq), _event_row(ev))
             if ev.stage == Stage.RESPONDED.value:
                 outcome_rows[ev.request_id] = {
-                    "request_id": ev.request_id, "handler_id": ev.handler_id,
-                    "status": ev.status, "error_code": ev.error_code,
+                    "request_id": ev.request_id,
+                    "handler_id": ev.handler_id,
+                    "status": ev.status,
+                    "error_code": ev.error_code,
                     "completed_at": _ts(ev.at_us),
                 }
         try:
@@ -113,8 +125,10 @@ class Store:
     async def get_request(self, request_id: str) -> dict[str, Any] | None:
         async with self.engine.connect() as conn:
             row = (
-                await conn.execute(sa.select(requests).where(requests.c.request_id == request_id))
-            ).mappings().first()
+                (await conn.execute(sa.select(requests).where(requests.c.request_id == request_id)))
+                .mappings()
+                .first()
+            )
         return dict(row) if row else None
 
     async def lifecycle(self, request_id: str) -> list[LifecycleRow]:
@@ -127,15 +141,25 @@ class Store:
             rows = (await conn.execute(q)).mappings().all()
         return [
             LifecycleRow(
-                r["request_id"], r["seq"], r["stage"], r["at"], r["handler_id"], r["status"],
-                r["error_code"], r["detail"],
+                r["request_id"],
+                r["seq"],
+                r["stage"],
+                r["at"],
+                r["handler_id"],
+                r["status"],
+                r["error_code"],
+                r["detail"],
             )
             for r in rows
         ]
 
     async def count_events(self) -> int:
         async with self.engine.connect() as conn:
-            return int((await conn.execute(sa.select(sa.func.count()).select_from(lifecycle_events))).scalar_one())
+            return int(
+                (
+                    await conn.execute(sa.select(sa.func.count()).select_from(lifecycle_events))
+                ).scalar_one()
+            )
 
 
 def _envelope_row(env: RequestEnvelope) -> dict[str, Any]:
@@ -156,9 +180,15 @@ def _envelope_row(env: RequestEnvelope) -> dict[str, Any]:
 
 def _event_row(ev: LifecycleEvent) -> dict[str, Any]:
     return {
-        "request_id": ev.request_id, "seq": ev.seq, "stage": ev.stage, "at": _ts(ev.at_us),
-        "handler_id": ev.handler_id, "status": ev.status, "error_code": ev.error_code,
-        "detail": ev.detail, "worker_id": ev.worker_id,
+        "request_id": ev.request_id,
+        "seq": ev.seq,
+        "stage": ev.stage,
+        "at": _ts(ev.at_us),
+        "handler_id": ev.handler_id,
+        "status": ev.status,
+        "error_code": ev.error_code,
+        "detail": ev.detail,
+        "worker_id": ev.worker_id,
     }
 
 
@@ -173,5 +203,6 @@ async def open_store(url: str, *, migrate_first: bool = False) -> Store:
             await conn.execute(sa.text("SELECT 1"))
     except (SQLAlchemyError, OSError) as exc:
         await engine.dispose()
-        raise StoreError(f"cannot reach the database at {make_url(url).render_as_string(hide_password=True)}: {exc}") from exc
+        where = make_url(url).render_as_string(hide_password=True)
+        raise StoreError(f"cannot reach the database at {where}: {exc}") from exc
     return Store(engine)

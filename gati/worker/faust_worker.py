@@ -62,8 +62,14 @@ def build_faust_app(settings: Settings, processor_ref: dict[str, Processor]) -> 
     async def handle_requests(stream: Any) -> None:
         async for event in stream.events():
             msg = event.message
-            rec = LogRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value or b"",
-                            int((msg.timestamp or 0) * 1000))
+            rec = LogRecord(
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                msg.key,
+                msg.value or b"",
+                int((msg.timestamp or 0) * 1000),
+            )
             await processor_ref["processor"].handle(rec)
 
     return fapp
@@ -78,8 +84,12 @@ def run_faust_worker(app: App, settings: Settings, *, loglevel: str = "warn") ->
 
     async def prepare() -> Processor:
         await out.start()
-        await out.ensure_topics(worker_topics(settings))
-        pipeline = await runtime.start()
+        try:
+            await out.ensure_topics(worker_topics(settings))
+            pipeline = await runtime.start()
+        except BaseException:
+            await out.stop()
+            raise
         return Processor(settings, pipeline, out, clock=runtime.clock)
 
     processor_ref = {"processor": loop.run_until_complete(prepare())}

@@ -36,7 +36,8 @@ class LogWorker:
                     await slots.acquire()
                     task = asyncio.create_task(self.processor.handle(rec))
                     pending.add(task)
-                    task.add_done_callback(lambda t: (pending.discard(t), slots.release()))
+                    task.add_done_callback(pending.discard)
+                    task.add_done_callback(lambda _t: slots.release())
                     task.add_done_callback(_report)
                 if records:
                     # Everything fetched must be finished before its offsets are committed.

@@ -44,9 +44,15 @@ class Processor:
             await self.out.send(
                 self.settings.deadletter_topic,
                 encode_dead_letter(
-                    self.codec.codec, topic=rec.topic, partition=rec.partition,
-                    offset=rec.offset, consumer="worker", reason=str(exc),
-                    at_us=self.clock.now_us(), key=rec.key, value=rec.value,
+                    self.codec.codec,
+                    topic=rec.topic,
+                    partition=rec.partition,
+                    offset=rec.offset,
+                    consumer="worker",
+                    reason=str(exc),
+                    at_us=self.clock.now_us(),
+                    key=rec.key,
+                    value=rec.value,
                 ),
                 key=rec.key,
             )
@@ -58,8 +64,12 @@ class Processor:
             for ev in outcome.events
         ]
         messages.append(
-            OutMessage(env.reply_topic, self.codec.encode_response(outcome.response), key,
-                       env.reply_partition)
+            OutMessage(
+                env.reply_topic,
+                self.codec.encode_response(outcome.response),
+                key,
+                env.reply_partition,
+            )
         )
         await self.out.send_batch(messages)
         self.processed += 1

@@ -1,0 +1,94 @@
+"""Shared fixtures: the real services, fresh databases, running Gati systems.
+
+Kafka and Postgres are never mocked. When ``GATI_REQUIRE_SERVICES=1`` (always in CI,
+set by scripts/test.sh) an unreachable service fails the run; otherwise the tests that
+need it are skipped with a reason that says how to start it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
+from support import DevSystem, KafkaSystem, System
+
+REQUIRED = os.environ.get("GATI_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
+KAFKA = os.environ.get("GATI_KAFKA_BOOTSTRAP", "localhost:9092")
+PG_URL = os.environ.get("GATI_DATABASE_URL", "postgresql+asyncpg://gati:gati@127.0.0.1:5432/gati")
+
+
+def _reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def _need(service: str, host: str, port: int, how: str) -> None:
+    if _reachable(host, port):
+        return
+    message = f"{service} is not reachable at {host}:{port}; start it with {how}"
+    if REQUIRED:
+        pytest.fail(message + " (GATI_REQUIRE_SERVICES=1: services are required)", pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    host, _, port = KAFKA.split(",")[0].rpartition(":")
+    _need("Kafka", host or "localhost", int(port), "scripts/kafka.sh start")
+    return KAFKA
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    url = make_url(PG_URL)
+    _need("PostgreSQL", url.host or "127.0.0.1", url.port or 5432, "scripts/postgres.sh start")
+    return PG_URL
+
+
+async def _create_database(admin_url: str) -> str:
+    name = f"gati_t_{uuid.uuid4().hex[:12]}"
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def _drop_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def fresh_pg_database(postgres_url: str) -> Iterator[str]:
+    """A new, empty Postgres database for one test module, dropped afterwards."""
+    url = asyncio.run(_create_database(postgres_url))
+    yield url
+    asyncio.run(_drop_database(postgres_url, url))
+
+
+def start_system(kind: str, tmp: Path, request: pytest.FixtureRequest, **env: str) -> System:
+    if kind == "embedded":
+        return DevSystem.start(tmp, extra_env=env)
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    db = request.getfixturevalue("fresh_pg_database")
+    return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env)
+
+
+@pytest.fixture
+async def anyio_backend() -> AsyncIterator[str]:
+    yield "asyncio"

@@ -1,0 +1,198 @@
+"""Running Gati for tests as users run it: real ``gati`` processes on real services.
+
+``KafkaSystem`` starts gateway, worker and recorder as separate processes (so a test
+can SIGKILL one); ``DevSystem`` starts ``gati dev``. Both expose a base URL and the
+database URL of their record, which is all a behaviour test needs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+GATI = shutil.which("gati", path=str(Path(sys.executable).parent)) or "gati"
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def eventually(
+    probe: Callable[[], Awaitable[T]], *, within: float = 30.0, what: str = "condition"
+) -> T:
+    """Poll ``probe`` until it returns something truthy; fail naming ``what`` after ``within`` s."""
+    deadline = time.monotonic() + within
+    last: Any = None
+    while True:
+        last = await probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {within}s waiting for {what}; last: {last!r}")
+        await asyncio.sleep(0.1)
+
+
+@dataclass
+class Proc:
+    name: str
+    args: list[str]
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    _log: IO[bytes] | None = None
+
+    def start(self) -> Proc:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.popen = subprocess.Popen(
+            [GATI, *self.args],
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        return self
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        assert self.popen is not None
+        self.popen.send_signal(sig)
+        self.popen.wait(timeout=30)
+
+    def alive(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+
+    def tail(self, n: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except OSError:
+            return ""
+
+
+def _base_env(extra: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATI_")}
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+@dataclass
+class System:
+    kind: str
+    base_url: str
+    database_url: str
+    procs: dict[str, Proc] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for proc in self.procs.values():
+            proc.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {n}\n{p.tail()}" for n, p in self.procs.items())
+
+    def client(self, timeout: float = 40.0) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+
+
+class DevSystem(System):
+    @classmethod
+    def start(cls, tmp: Path, *, extra_env: dict[str, str]) -> DevSystem:
+        port = free_port()
+        db = f"sqlite+aiosqlite:///{tmp}/gati.db"
+        env = _base_env({"GATI_DATABASE_URL": db, **extra_env})
+        proc = Proc(
+            "dev", ["dev", "examples.users.app:app", "--port", str(port)], env, tmp / "dev.log"
+        ).start()
+        system = cls("embedded", f"http://127.0.0.1:{port}", db, {"dev": proc}, env)
+        deadline = time.monotonic() + 60
+        while "Try:" not in proc.tail(200):
+            if not proc.alive() or time.monotonic() > deadline:
+                system.stop()
+                raise RuntimeError(f"gati dev did not start:\n{proc.tail()}")
+            time.sleep(0.1)
+        return system
+
+
+class KafkaSystem(System):
+    @classmethod
+    def start(
+        cls, tmp: Path, *, bootstrap: str, database_url: str, extra_env: dict[str, str]
+    ) -> KafkaSystem:
+        tag = uuid.uuid4().hex[:10]
+        port = free_port()
+        env = _base_env(
+            {
+                "GATI_KAFKA_BOOTSTRAP": bootstrap,
+                "GATI_DATABASE_URL": database_url,
+                "GATI_TOPIC_PREFIX": f"t{tag}",
+                "GATI_GATEWAY_ID": f"gw{tag}",
+                **extra_env,
+            }
+        )
+        subprocess.run([GATI, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
+        system = cls("kafka", f"http://127.0.0.1:{port}", database_url, {}, env)
+        system.procs["gateway"] = Proc(
+            "gateway", ["gateway", "--port", str(port)], env, tmp / "gateway.log"
+        ).start()
+        system.procs["worker"] = Proc(
+            "worker", ["worker", "examples.users.app:app"], env, tmp / "worker.log"
+        ).start()
+        system.procs["recorder"] = Proc("recorder", ["recorder"], env, tmp / "recorder.log").start()
+        try:
+            asyncio.run(system._wait_ready())
+        except BaseException:
+            system.stop()
+            raise
+        return system
+
+    def restart(self, name: str, tmp: Path) -> Proc:
+        old = self.procs[name]
+        self.procs[name] = Proc(name, old.args, self.env, tmp / f"{name}.log").start()
+        return self.procs[name]
+
+    async def _wait_ready(self) -> None:
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=5) as client:
+
+            async def healthy() -> bool:
+                for name, proc in self.procs.items():
+                    if not proc.alive():
+                        raise RuntimeError(f"{name} exited during start:\n{proc.tail()}")
+                try:
+                    return (await client.get("/_gati/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await eventually(healthy, within=60, what="gateway health")
+        # A request the worker answers proves the consumer group has formed.
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=60) as client:
+            response = await client.get("/_ready_probe")
+            if response.status_code != 404:
+                raise RuntimeError(f"worker not answering: {response.status_code}\n{self.logs()}")
