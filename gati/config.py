@@ -34,6 +34,9 @@ class Settings:
     recorder_linger_s: float = 0.05
     requests_partitions: int = 4
     app_database_url: str = ""
+    # "on" records every lifecycle step; "off" sends only replies (requests are still
+    # recorded). Off exists to price the recording, not for production.
+    lifecycle: str = "on"
 
     @property
     def requests_topic(self) -> str:
@@ -120,6 +123,8 @@ def validate(s: Settings) -> Settings:
         value = getattr(s, name)
         if value and not _TOPIC_RE.match(value):
             raise bad(name, "may only contain letters, digits, '.', '_' and '-'")
+    if s.lifecycle not in ("on", "off"):
+        raise bad("lifecycle", "must be 'on' or 'off'")
     if "://" not in s.database_url:
         raise bad("database_url", "is not a SQLAlchemy URL (e.g. postgresql+asyncpg://...)")
     if not s.kafka_bootstrap.strip():

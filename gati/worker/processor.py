@@ -59,10 +59,14 @@ class Processor:
             return
         outcome = await self.pipeline.process(env)
         key = env.request_id.encode()
-        messages = [
-            OutMessage(self.settings.lifecycle_topic, self.codec.encode_event(ev), key)
-            for ev in outcome.events
-        ]
+        messages = (
+            [
+                OutMessage(self.settings.lifecycle_topic, self.codec.encode_event(ev), key)
+                for ev in outcome.events
+            ]
+            if self.settings.lifecycle == "on"
+            else []
+        )
         messages.append(
             OutMessage(
                 env.reply_topic,
