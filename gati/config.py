@@ -6,6 +6,7 @@ reads the environment later. Invalid values fail at start with the variable's na
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -107,8 +108,12 @@ def validate(s: Settings) -> Settings:
 
     if s.max_body_bytes <= 0:
         raise bad("max_body_bytes", "must be positive")
-    if s.request_timeout_s <= 0:
-        raise bad("request_timeout_s", "must be positive")
+    if not (math.isfinite(s.request_timeout_s) and s.request_timeout_s > 0):
+        raise bad("request_timeout_s", "must be a positive number of seconds")
+    if s.retry_after_s < 0:
+        raise bad("retry_after_s", "must not be negative")
+    if not (math.isfinite(s.recorder_linger_s) and s.recorder_linger_s >= 0):
+        raise bad("recorder_linger_s", "must be a non-negative number of seconds")
     if s.max_in_flight <= 0:
         raise bad("max_in_flight", "must be positive")
     if s.worker_concurrency <= 0:

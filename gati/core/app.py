@@ -61,6 +61,13 @@ def _check_signature(func: Callable[..., Any]) -> None:
         )
 
 
+def _is_async(func: Callable[..., Any]) -> bool:
+    """Also true for objects whose ``__call__`` is ``async def``."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    return not inspect.isfunction(func) and inspect.iscoroutinefunction(type(func).__call__)
+
+
 class App:
     """A Gati application. Build one per process; there is no global instance."""
 
@@ -112,7 +119,7 @@ class App:
                 method=upper,
                 path=path,
                 func=func,
-                is_async=inspect.iscoroutinefunction(func),
+                is_async=_is_async(func),
                 timeout_s=timeout_s,
                 request_type=request,
                 response_type=response,

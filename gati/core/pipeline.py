@@ -170,7 +170,9 @@ class Pipeline:
         self, env: RequestEnvelope, trace: Trace, spec: HandlerSpec | None, failure: _Failure
     ) -> Outcome:
         handler_id = spec.handler_id if spec else None
-        if failure.code not in {e.error_code for e in trace.events}:
+        # Rejected and expired requests already carry their reason; everything else gets a
+        # ``failed`` step with the detail, the record of what went wrong.
+        if trace.events[-1].stage not in (Stage.REJECTED.value, Stage.EXPIRED.value):
             trace.add(
                 Stage.FAILED,
                 self.clock.now_us(),

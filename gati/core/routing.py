@@ -126,7 +126,9 @@ def _match_segments(
             continue
         assert seg.param is not None
         if seg.kind == "int":
-            if not (part.isdigit() or (part.startswith("-") and part[1:].isdigit())):
+            digits = part[1:] if part.startswith("-") else part
+            # isdigit() alone accepts characters such as '²' that int() refuses.
+            if not (digits.isascii() and digits.isdigit()):
                 return None
             params[seg.param] = int(part)
         else:

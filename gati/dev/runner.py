@@ -69,10 +69,16 @@ async def run_dev(
             if task is not serve:
                 task.result()  # a crashed worker or recorder ends dev loudly
     finally:
+        # Stop intake first, then let worker and recorder finish what they hold, so no
+        # database transaction is cut in half.
         server.should_exit = True
-        for task in tasks:
-            task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.gather(serve, *tasks, return_exceptions=True)
+            await asyncio.wait_for(asyncio.shield(serve), 5)
+        worker.stop()
+        recorder.stop()
+        _, late = await asyncio.wait(tasks, timeout=10)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await runtime.close()
         await store.close()

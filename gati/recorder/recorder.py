@@ -48,6 +48,11 @@ class Recorder:
         self.clock = clock or SystemClock()
         self.stats = RecorderStats()
         self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish the batch in hand (written and committed), then return from ``run``."""
+        self._stopping.set()
 
     def topics(self) -> list[TopicSpec]:
         s = self.settings
@@ -65,8 +70,8 @@ class Recorder:
         await sub.start()
         self.ready.set()
         try:
-            while True:
-                records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=1.0)
+            while not self._stopping.is_set():
+                records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=0.5)
                 if not records:
                     continue
                 await self._write(records)

@@ -8,15 +8,34 @@ different topics in any order, and the recorder must accept either first.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 import sqlalchemy as sa
 
 metadata = sa.MetaData()
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """``timestamptz`` on Postgres; on SQLite, which keeps no zone, read back as UTC.
+
+    Without it the same query returns aware datetimes on one backend and naive ones on
+    the other, and comparisons between them raise.
+    """
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: sa.Dialect) -> datetime | None:
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value  # type: ignore[no-any-return]
 
 requests = sa.Table(
     "requests",
     metadata,
     sa.Column("request_id", sa.Text, primary_key=True),
-    sa.Column("received_at", sa.DateTime(timezone=True)),
+    sa.Column("received_at", UTCDateTime()),
     sa.Column("method", sa.Text),
     sa.Column("path", sa.Text),
     sa.Column("query", sa.Text),
@@ -25,11 +44,11 @@ requests = sa.Table(
     sa.Column("client", sa.Text),
     sa.Column("gateway_id", sa.Text),
     sa.Column("version_pref", sa.Text),
-    sa.Column("deadline_at", sa.DateTime(timezone=True)),
+    sa.Column("deadline_at", UTCDateTime()),
     sa.Column("handler_id", sa.Text),
     sa.Column("status", sa.Integer),
     sa.Column("error_code", sa.Text),
-    sa.Column("completed_at", sa.DateTime(timezone=True)),
+    sa.Column("completed_at", UTCDateTime()),
     sa.Index("ix_requests_received_at", "received_at"),
     sa.Index("ix_requests_handler_status", "handler_id", "status"),
 )
@@ -40,7 +59,7 @@ lifecycle_events = sa.Table(
     sa.Column("request_id", sa.Text, primary_key=True),
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("stage", sa.Text, nullable=False),
-    sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("at", UTCDateTime(), nullable=False),
     sa.Column("handler_id", sa.Text),
     sa.Column("status", sa.Integer),
     sa.Column("error_code", sa.Text),

@@ -21,6 +21,11 @@ class LogWorker:
         self.processor = processor
         self.log = event_log
         self.ready = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        """Finish and commit what was fetched, then return from ``run``."""
+        self._stopping.set()
 
     async def run(self) -> None:
         s = self.processor.settings
@@ -30,8 +35,8 @@ class LogWorker:
         slots = asyncio.Semaphore(s.worker_concurrency)
         pending: set[asyncio.Task[None]] = set()
         try:
-            while True:
-                records = await sub.fetch(max_records=s.worker_concurrency, timeout_s=1.0)
+            while not self._stopping.is_set():
+                records = await sub.fetch(max_records=s.worker_concurrency, timeout_s=0.5)
                 for rec in records:
                     await slots.acquire()
                     task = asyncio.create_task(self.processor.handle(rec))
