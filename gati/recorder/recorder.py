@@ -74,6 +74,12 @@ class Recorder:
                 records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=0.5)
                 if not records:
                     continue
+                if len(records) < s.recorder_batch_size and s.recorder_linger_s > 0:
+                    # Under load, a moment's wait fills the batch: fewer, larger commits.
+                    records += await sub.fetch(
+                        max_records=s.recorder_batch_size - len(records),
+                        timeout_s=s.recorder_linger_s,
+                    )
                 await self._write(records)
                 await sub.commit()
                 self.stats.batches += 1
