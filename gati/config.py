@@ -38,6 +38,11 @@ class Settings:
     # "on" records every lifecycle step; "off" sends only replies (requests are still
     # recorded). Off exists to price the recording, not for production.
     lifecycle: str = "on"
+    secrets_dir: str = ""
+    secrets_env_prefix: str = ""
+    secrets_ttl_s: float = 60.0
+    metrics_port: int = 0
+    otlp_endpoint: str = ""
 
     @property
     def requests_topic(self) -> str:
@@ -53,6 +58,13 @@ class Settings:
 
     def reply_topic(self, gateway_id: str) -> str:
         return f"{self.topic_prefix}.replies.{gateway_id}"
+
+    def events_topic(self, topic: str) -> str:
+        return f"{self.topic_prefix}.events.{topic}"
+
+    @property
+    def subscribers_group(self) -> str:
+        return f"{self.topic_prefix}-subscribers"
 
     @property
     def worker_group(self) -> str:
@@ -128,6 +140,10 @@ def validate(s: Settings) -> Settings:
         value = getattr(s, name)
         if value and not _TOPIC_RE.match(value):
             raise bad(name, "may only contain letters, digits, '.', '_' and '-'")
+    if not (math.isfinite(s.secrets_ttl_s) and s.secrets_ttl_s >= 0):
+        raise bad("secrets_ttl_s", "must be a non-negative number of seconds")
+    if not 0 <= s.metrics_port <= 65535:
+        raise bad("metrics_port", "must be a port number (0 disables the worker's /metrics)")
     if s.lifecycle not in ("on", "off"):
         raise bad("lifecycle", "must be 'on' or 'off'")
     if "://" not in s.database_url:

@@ -11,14 +11,12 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
-from support import DevSystem, KafkaSystem, System
 
 REQUIRED = os.environ.get("GATI_REQUIRE_SERVICES") == "1" or os.environ.get("CI") == "true"
 KAFKA = os.environ.get("GATI_KAFKA_BOOTSTRAP", "localhost:9092")
@@ -79,16 +77,3 @@ def fresh_pg_database(postgres_url: str) -> Iterator[str]:
     url = asyncio.run(_create_database(postgres_url))
     yield url
     asyncio.run(_drop_database(postgres_url, url))
-
-
-def start_system(kind: str, tmp: Path, request: pytest.FixtureRequest, **env: str) -> System:
-    if kind == "embedded":
-        return DevSystem.start(tmp, extra_env=env)
-    bootstrap = request.getfixturevalue("kafka_bootstrap")
-    db = request.getfixturevalue("fresh_pg_database")
-    return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env)
-
-
-@pytest.fixture
-async def anyio_backend() -> AsyncIterator[str]:
-    yield "asyncio"

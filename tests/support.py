@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any, TypeVar
 
 import httpx
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 GATI = shutil.which("gati", path=str(Path(sys.executable).parent)) or "gati"
@@ -196,3 +197,11 @@ class KafkaSystem(System):
             response = await client.get("/_ready_probe")
             if response.status_code != 404:
                 raise RuntimeError(f"worker not answering: {response.status_code}\n{self.logs()}")
+
+
+def start_system(kind: str, tmp: Path, request: pytest.FixtureRequest, **env: str) -> System:
+    if kind == "embedded":
+        return DevSystem.start(tmp, extra_env=env)
+    bootstrap = request.getfixturevalue("kafka_bootstrap")
+    db = request.getfixturevalue("fresh_pg_database")
+    return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env)

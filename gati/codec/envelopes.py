@@ -142,6 +142,19 @@ def _fields(record: dict[str, Any], cls: type) -> dict[str, Any]:
 
 
 DEADLETTER = "gati.DeadLetter"
+EVENT = "gati.Event"
+
+
+def encode_event_message(
+    codec: AvroCodec, *, event_id: str, topic: str, request_id: str, at_us: int, payload: str
+) -> bytes:
+    return codec.encode(EVENT, {"event_id": event_id, "topic": topic, "request_id": request_id,
+                                "at_us": at_us, "payload": payload})
+
+
+def decode_event_message(codec: AvroCodec, data: bytes) -> dict[str, Any]:
+    _, record = codec.decode(data, codec.registry.ids_for(EVENT))
+    return record
 
 
 def encode_dead_letter(

@@ -8,15 +8,31 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from gati.core.context import GlobalContext, LocalContext
+from gati.core.effects import CallPolicy
+from gati.core.hooks import (
+    Hook,
+    HookKind,
+    HookLevel,
+    HookSet,
+    as_hook,
+    hook,
+    is_async_callable,
+)
 from gati.core.http import Request, Response
 from gati.core.routing import Router
 from gati.errors import AppError
 
-HandlerFunc = Callable[[Request, Response, LocalContext, GlobalContext], Awaitable[None] | None]
+if TYPE_CHECKING:
+    from gati.core.context import GlobalContext, LocalContext
+
+HandlerFunc = Callable[
+    [Request, Response, "LocalContext", "GlobalContext"], Awaitable[None] | None
+]
+Subscriber = Callable[[Any, "GlobalContext"], Awaitable[None] | None]
+HookArg = Hook | Callable[..., Any]
 ModuleFactory = Callable[[dict[str, Any]], Any]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -33,6 +49,22 @@ class HandlerSpec:
     timeout_s: float | None
     request_type: Any = None
     response_type: Any = None
+    hooks: HookSet = field(default_factory=HookSet.empty)
+    version: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleSpec:
+    name: str
+    factory: ModuleFactory
+    policy: CallPolicy
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriberSpec:
+    topic: str
+    func: Subscriber
+    subscriber_id: str
 
 
 def _check_signature(func: Callable[..., Any]) -> None:
@@ -61,13 +93,6 @@ def _check_signature(func: Callable[..., Any]) -> None:
         )
 
 
-def _is_async(func: Callable[..., Any]) -> bool:
-    """Also true for objects whose ``__call__`` is ``async def``."""
-    if inspect.iscoroutinefunction(func):
-        return True
-    return not inspect.isfunction(func) and inspect.iscoroutinefunction(type(func).__call__)
-
-
 class App:
     """A Gati application. Build one per process; there is no global instance."""
 
@@ -78,7 +103,9 @@ class App:
         self.config: dict[str, Any] = dict(config or {})
         self.router: Router[HandlerSpec] = Router()
         self._handlers: dict[str, HandlerSpec] = {}
-        self._modules: dict[str, ModuleFactory] = {}
+        self._modules: dict[str, ModuleSpec] = {}
+        self._subscribers: list[SubscriberSpec] = []
+        self.hooks = HookSet.empty()
         # Example commands ``gati dev`` prints once serving; ``{url}`` is the base URL.
         self.try_it: list[str] = []
 
@@ -87,8 +114,12 @@ class App:
         return dict(self._handlers)
 
     @property
-    def module_factories(self) -> dict[str, ModuleFactory]:
+    def modules(self) -> dict[str, ModuleSpec]:
         return dict(self._modules)
+
+    @property
+    def subscribers(self) -> list[SubscriberSpec]:
+        return list(self._subscribers)
 
     def handler(
         self,
@@ -99,8 +130,21 @@ class App:
         timeout_s: float | None = None,
         request: Any = None,
         response: Any = None,
+        before: list[HookArg] = (),  # type: ignore[assignment]
+        after: list[HookArg] = (),  # type: ignore[assignment]
+        catch: list[HookArg] = (),  # type: ignore[assignment]
+        cleanup: list[HookArg] = (),  # type: ignore[assignment]
     ) -> Callable[[F], F]:
-        """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``."""
+        """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``.
+
+        ``before``/``after``/``catch``/``cleanup`` are this route's hooks (functions or
+        ``gati.hook(fn, timeout_s=..., retries=...)``).
+        """
+        route_hooks = HookSet.empty()
+        for kind, items in ((HookKind.BEFORE, before), (HookKind.AFTER, after),
+                            (HookKind.CATCH, catch), (HookKind.CLEANUP, cleanup)):
+            for item in items:
+                route_hooks.add(as_hook(item, kind, HookLevel.ROUTE))
         upper = method.upper()
         if upper not in _METHODS:
             raise AppError(f"unknown HTTP method {method!r} (one of {', '.join(sorted(_METHODS))})")
@@ -119,10 +163,11 @@ class App:
                 method=upper,
                 path=path,
                 func=func,
-                is_async=_is_async(func),
+                is_async=is_async_callable(func),
                 timeout_s=timeout_s,
                 request_type=request,
                 response_type=response,
+                hooks=route_hooks,
             )
             self.router.add(upper, path, spec)
             self._handlers[hid] = spec
@@ -142,19 +187,82 @@ class App:
     def delete(self, path: str, **kw: Any) -> Callable[[F], F]:
         return self.handler("DELETE", path, **kw)
 
-    def module(self, name: str) -> Callable[[F], F]:
+    def module(
+        self, name: str, *, timeout_s: float | None = 10.0, retries: int = 0,
+        retry_on: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError),
+    ) -> Callable[[F], F]:
         """Register a module factory: ``factory(config) -> instance``.
 
         The instance may define ``async start()`` and ``async close()``; the worker calls
-        them around its lifetime.
+        them around its lifetime. Each method call a handler makes through
+        ``gctx.modules.<name>`` is bounded by ``timeout_s``, retried ``retries`` times on
+        ``retry_on`` errors, and recorded as an effect.
         """
         if not name.isidentifier():
             raise AppError(f"module name {name!r} must be an identifier")
         if name in self._modules:
             raise AppError(f"module {name!r} is registered twice")
+        if timeout_s is not None and timeout_s <= 0:
+            raise AppError(f"module {name!r}: timeout_s must be positive")
+        if retries < 0:
+            raise AppError(f"module {name!r}: retries must not be negative")
+        policy = CallPolicy(timeout_s=timeout_s, retries=retries, retry_on=retry_on)
 
         def register(factory: F) -> F:
-            self._modules[name] = factory
+            self._modules[name] = ModuleSpec(name, factory, policy)
             return factory
+
+        return register
+
+    @overload
+    def before(self, fn: F) -> F: ...
+    @overload
+    def before(self, *, timeout_s: float | None = None, retries: int = 0) -> Callable[[F], F]: ...
+    def before(self, fn: Any = None, *, timeout_s: float | None = None, retries: int = 0) -> Any:
+        """Global before hook ``(req, res, lctx, gctx)``: runs first, for every request."""
+        return self._global_hook(HookKind.BEFORE, fn, timeout_s, retries)
+
+    @overload
+    def after(self, fn: F) -> F: ...
+    @overload
+    def after(self, *, timeout_s: float | None = None, retries: int = 0) -> Callable[[F], F]: ...
+    def after(self, fn: Any = None, *, timeout_s: float | None = None, retries: int = 0) -> Any:
+        """Global after hook: runs last, after route and local after hooks."""
+        return self._global_hook(HookKind.AFTER, fn, timeout_s, retries)
+
+    @overload
+    def catch(self, fn: F) -> F: ...
+    @overload
+    def catch(self, *, timeout_s: float | None = None, retries: int = 0) -> Callable[[F], F]: ...
+    def catch(self, fn: Any = None, *, timeout_s: float | None = None, retries: int = 0) -> Any:
+        """Global catch hook ``(err, req, res, lctx, gctx)``; answering ``res`` handles it."""
+        return self._global_hook(HookKind.CATCH, fn, timeout_s, retries)
+
+    @overload
+    def cleanup(self, fn: F) -> F: ...
+    @overload
+    def cleanup(self, *, timeout_s: float | None = None, retries: int = 0) -> Callable[[F], F]: ...
+    def cleanup(self, fn: Any = None, *, timeout_s: float | None = None, retries: int = 0) -> Any:
+        """Global cleanup hook: runs at the end of every request, success or not."""
+        return self._global_hook(HookKind.CLEANUP, fn, timeout_s, retries)
+
+    def _global_hook(self, kind: HookKind, fn: Any, timeout_s: float | None,
+                     retries: int) -> Any:
+        def register(f: F) -> F:
+            self.hooks.add(as_hook(hook(f, timeout_s=timeout_s, retries=retries), kind,
+                                   HookLevel.GLOBAL))
+            return f
+
+        return register(fn) if fn is not None else register
+
+    def subscribe(self, topic: str) -> Callable[[F], F]:
+        """Consume ``gati.events.<topic>``: ``fn(payload, gctx)``, sync or async."""
+        if not topic or not all(c.isalnum() or c in "._-" for c in topic):
+            raise AppError(f"event topic {topic!r} may only contain letters, digits, . _ -")
+
+        def register(fn: F) -> F:
+            sid = f"{fn.__module__}.{fn.__qualname__}"
+            self._subscribers.append(SubscriberSpec(topic, fn, sid))
+            return fn
 
         return register

@@ -19,6 +19,15 @@ class Stage(StrEnum):
     HANDLER_END = "handler_end"
     FAILED = "failed"
     RESPONDED = "responded"
+    HOOK_START = "hook_start"
+    HOOK_END = "hook_end"
+    HOOK_ERROR = "hook_error"
+    EFFECT = "effect"
+    SNAPSHOT = "snapshot"
+    COMPENSATION = "compensation"
+    TIMEOUT = "timeout"
+    LOG = "log"
+    PUBLISH = "publish"
 
 
 @dataclass(frozen=True, slots=True)

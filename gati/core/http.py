@@ -95,6 +95,13 @@ class Response:
     body: bytes = b""
     sent: bool = False
 
+    def reset(self) -> None:
+        """Forget everything set so far (before a catch hook writes the answer)."""
+        self.status_code = 200
+        self.headers = []
+        self.body = b""
+        self.sent = False
+
     def status(self, code: int) -> Response:
         if not 100 <= code <= 599:
             raise ValueError(f"HTTP status {code} is outside 100..599")

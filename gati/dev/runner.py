@@ -22,6 +22,7 @@ from gati.store.store import open_store
 from gati.worker.loop import LogWorker
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
+from gati.worker.subscribers import SubscriberRunner
 
 
 async def run_dev(
@@ -36,8 +37,17 @@ async def run_dev(
     store = await open_store(settings.database_url, migrate_first=True)
     runtime = WorkerRuntime(app, settings)
     pipeline = await runtime.start()
+    assert runtime.services is not None
     gateway = Gateway(settings, log, manage_log=False)
-    worker = LogWorker(Processor(settings, pipeline, log, clock=runtime.clock), log)
+    processor = Processor(settings, pipeline, log, clock=runtime.clock)
+    worker = LogWorker(processor.handle, log, topics=[settings.requests_topic],
+                       group=settings.worker_group, concurrency=settings.worker_concurrency)
+    subscribers = SubscriberRunner(app, settings, runtime.services, log, clock=runtime.clock)
+    consumers = [worker]
+    if subscribers.topics():
+        consumers.append(LogWorker(subscribers.handle, log, topics=subscribers.topics(),
+                                   group=settings.subscribers_group,
+                                   concurrency=settings.worker_concurrency))
     recorder = Recorder(settings, log, store)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -51,7 +61,7 @@ async def run_dev(
     )
     tasks = [
         asyncio.create_task(recorder.run(), name="recorder"),
-        asyncio.create_task(worker.run(), name="worker"),
+        *(asyncio.create_task(c.run(), name=f"consumer-{i}") for i, c in enumerate(consumers)),
     ]
     serve = asyncio.create_task(server.serve(), name="gateway")
     try:
@@ -60,7 +70,8 @@ async def run_dev(
                 await serve  # surfaces the bind error
                 return
             await asyncio.sleep(0.05)
-        await worker.ready.wait()
+        for consumer in consumers:
+            await consumer.ready.wait()
         await recorder.ready.wait()
         if on_ready is not None:
             on_ready(f"http://{host}:{port}")
@@ -74,7 +85,8 @@ async def run_dev(
         server.should_exit = True
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await asyncio.wait_for(asyncio.shield(serve), 5)
-        worker.stop()
+        for consumer in consumers:
+            consumer.stop()
         recorder.stop()
         _, late = await asyncio.wait(tasks, timeout=10)
         for task in late:

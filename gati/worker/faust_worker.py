@@ -22,6 +22,7 @@ from gati.core.ports import LogRecord, TopicSpec
 from gati.log.kafka import KafkaLog
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
+from gati.worker.subscribers import SubscriberRunner
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,9 @@ def worker_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def build_faust_app(settings: Settings, processor_ref: dict[str, Processor]) -> Any:
+def build_faust_app(
+    settings: Settings, processor: Processor, subscribers: SubscriberRunner
+) -> Any:
     # Poll interval above the longest handler timeout, so a slow handler never looks
     # like a dead consumer and triggers a rebalance.
     poll_s = max(300.0, settings.request_timeout_s * 2)
@@ -61,18 +64,22 @@ def build_faust_app(settings: Settings, processor_ref: dict[str, Processor]) -> 
     @fapp.agent(source, concurrency=settings.worker_concurrency)
     async def handle_requests(stream: Any) -> None:
         async for event in stream.events():
-            msg = event.message
-            rec = LogRecord(
-                msg.topic,
-                msg.partition,
-                msg.offset,
-                msg.key,
-                msg.value or b"",
-                int((msg.timestamp or 0) * 1000),
-            )
-            await processor_ref["processor"].handle(rec)
+            await processor.handle(_record(event.message))
 
+    for topic in subscribers.topics():
+        events = fapp.topic(topic, value_serializer="raw", key_serializer="raw")
+
+        async def handle_events(stream: Any) -> None:
+            async for event in stream.events():
+                await subscribers.handle(_record(event.message))
+
+        fapp.agent(events, name=f"subscribers-{topic}")(handle_events)
     return fapp
+
+
+def _record(msg: Any) -> LogRecord:
+    return LogRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value or b"",
+                     int((msg.timestamp or 0) * 1000))
 
 
 def run_faust_worker(app: App, settings: Settings, *, loglevel: str = "warn") -> None:
@@ -82,18 +89,21 @@ def run_faust_worker(app: App, settings: Settings, *, loglevel: str = "warn") ->
     out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id())
     runtime = WorkerRuntime(app, settings)
 
-    async def prepare() -> Processor:
+    async def prepare() -> tuple[Processor, SubscriberRunner]:
         await out.start()
         try:
-            await out.ensure_topics(worker_topics(settings))
             pipeline = await runtime.start()
+            assert runtime.services is not None
+            subs = SubscriberRunner(app, settings, runtime.services, out, clock=runtime.clock)
+            await out.ensure_topics(
+                worker_topics(settings) + [TopicSpec(t, 1) for t in subs.topics()])
         except BaseException:
             await out.stop()
             raise
-        return Processor(settings, pipeline, out, clock=runtime.clock)
+        return Processor(settings, pipeline, out, clock=runtime.clock), subs
 
-    processor_ref = {"processor": loop.run_until_complete(prepare())}
-    fapp = build_faust_app(settings, processor_ref)
+    processor, subscribers = loop.run_until_complete(prepare())
+    fapp = build_faust_app(settings, processor, subscribers)
     worker = faust.Worker(fapp, loop=loop, loglevel=loglevel, quiet=True)
     try:
         worker.execute_from_commandline()

@@ -1,25 +1,37 @@
-"""A worker loop over the ``EventLog`` port: the embedded backend's worker.
+"""A consumer loop over the ``EventLog`` port: the embedded backend's worker.
 
-Records are handled concurrently up to ``worker_concurrency``; the group offset is
-committed only up to the oldest record not yet finished, so a crash re-delivers
-unfinished work rather than losing it.
+Records are handled concurrently up to ``concurrency``; the group offset is committed
+only once everything fetched has finished, so a crash re-delivers unfinished work rather
+than losing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
-from gati.core.ports import EventLog
-from gati.worker.processor import Processor
+from gati.core.ports import EventLog, LogRecord
 
 log = logging.getLogger(__name__)
 
 
 class LogWorker:
-    def __init__(self, processor: Processor, event_log: EventLog) -> None:
-        self.processor = processor
+    def __init__(
+        self,
+        handle: Callable[[LogRecord], Coroutine[Any, Any, None]],
+        event_log: EventLog,
+        *,
+        topics: Sequence[str],
+        group: str,
+        concurrency: int,
+    ) -> None:
+        self.handle = handle
         self.log = event_log
+        self.topics = list(topics)
+        self.group = group
+        self.concurrency = concurrency
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -28,18 +40,17 @@ class LogWorker:
         self._stopping.set()
 
     async def run(self) -> None:
-        s = self.processor.settings
-        sub = self.log.subscribe([s.requests_topic], group=s.worker_group)
+        sub = self.log.subscribe(self.topics, group=self.group)
         await sub.start()
         self.ready.set()
-        slots = asyncio.Semaphore(s.worker_concurrency)
+        slots = asyncio.Semaphore(self.concurrency)
         pending: set[asyncio.Task[None]] = set()
         try:
             while not self._stopping.is_set():
-                records = await sub.fetch(max_records=s.worker_concurrency, timeout_s=0.5)
+                records = await sub.fetch(max_records=self.concurrency, timeout_s=0.5)
                 for rec in records:
                     await slots.acquire()
-                    task = asyncio.create_task(self.processor.handle(rec))
+                    task = asyncio.create_task(self.handle(rec))
                     pending.add(task)
                     task.add_done_callback(pending.discard)
                     task.add_done_callback(lambda _t: slots.release())
@@ -57,4 +68,4 @@ class LogWorker:
 
 def _report(task: asyncio.Task[None]) -> None:
     if not task.cancelled() and task.exception() is not None:
-        log.error("request processing failed", exc_info=task.exception())
+        log.error("record processing failed", exc_info=task.exception())

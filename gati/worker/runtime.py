@@ -1,28 +1,55 @@
-"""The app's live side in a worker: started modules, ``gctx`` and the pipeline."""
+"""The app's live side in a worker: started modules, shared services and the pipeline."""
 
 from __future__ import annotations
 
 import inspect
 import logging
+from pathlib import Path
 from typing import Any
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import GlobalContext, ModuleRegistry
-from gati.core.pipeline import Pipeline
+from gati.core.context import ModuleEntry, Secrets, SecretSource, Services
+from gati.core.observe import Metrics, NoMetrics, NoTracer, Tracer
+from gati.core.pipeline import EffectsFactory, Pipeline
 from gati.core.ports import Clock, SystemClock
+from gati.core.redact import Redactor
 from gati.errors import AppError
+from gati.modules.secrets import EnvSecrets, FileSecrets
 
 log = logging.getLogger(__name__)
 
 
+def secret_sources(settings: Settings) -> list[SecretSource]:
+    sources: list[SecretSource] = [
+        EnvSecrets(prefix=settings.secrets_env_prefix, ttl_s=settings.secrets_ttl_s)
+    ]
+    if settings.secrets_dir:
+        sources.append(FileSecrets(Path(settings.secrets_dir), ttl_s=settings.secrets_ttl_s))
+    return sources
+
+
 class WorkerRuntime:
-    def __init__(self, app: App, settings: Settings, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        app: App,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        tracer: Tracer | None = None,
+        metrics: Metrics | None = None,
+        sources: list[SecretSource] | None = None,
+        effects: EffectsFactory | None = None,
+    ) -> None:
         self.app = app
         self.settings = settings
         self.clock = clock or SystemClock()
+        self.tracer = tracer or NoTracer()
+        self.metrics = metrics or NoMetrics()
+        self.sources = sources if sources is not None else secret_sources(settings)
+        self.effects = effects
         self._instances: dict[str, Any] = {}
-        self.gctx: GlobalContext | None = None
+        self.services: Services | None = None
         self.pipeline: Pipeline | None = None
 
     def config(self) -> dict[str, Any]:
@@ -32,9 +59,11 @@ class WorkerRuntime:
 
     async def start(self) -> Pipeline:
         config = self.config()
-        try:
-            for name, factory in self.app.module_factories.items():
-                instance = factory(config)
+        redactor = Redactor()
+        entries: dict[str, ModuleEntry] = {}
+        for name, spec in self.app.modules.items():
+            try:
+                instance = spec.factory(config)
                 if inspect.isawaitable(instance):
                     instance = await instance
                 start = getattr(instance, "start", None)
@@ -42,15 +71,28 @@ class WorkerRuntime:
                     result = start()
                     if inspect.isawaitable(result):
                         await result
-                self._instances[name] = instance
-        except Exception as exc:
-            await self.close()
-            raise AppError(f"module {name!r} failed to start: {exc}") from exc
-        self.gctx = GlobalContext(ModuleRegistry(self._instances), config)
+            except Exception as exc:
+                await self.close()
+                raise AppError(f"module {name!r} failed to start: {exc}") from exc
+            self._instances[name] = instance
+            entries[name] = ModuleEntry(instance, spec.policy)
+        self.services = Services(
+            modules=entries, config=config, redactor=redactor,
+            secrets=Secrets(self.sources, redactor), metrics=self.metrics,
+            versions=self._versions,
+        )
         self.pipeline = Pipeline(
-            self.app, self.gctx, clock=self.clock, worker_id=self.settings.effective_worker_id()
+            self.app, self.services, clock=self.clock,
+            worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
+            effects=self.effects,
         )
         return self.pipeline
+
+    def _versions(self, handler_id: str) -> list[str]:
+        spec = self.app.handlers.get(handler_id)
+        if spec is None:
+            return []
+        return [spec.version] if spec.version else ["latest"]
 
     async def close(self) -> None:
         for name, instance in reversed(list(self._instances.items())):

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from conftest import start_system
-from support import System, eventually
+from support import System, eventually, start_system
 
 from gati.store import Store, open_store
 
 MAX_BODY = 4096
-SUCCESS_STAGES = ["received", "routed", "handler_start", "handler_end", "responded"]
+# The handler's database call is an effect step of its own.
+SUCCESS_STAGES = ["received", "routed", "handler_start", "effect", "handler_end", "responded"]
 
 
 @pytest.fixture(scope="module", params=["embedded", "kafka"])

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import start_system
-from support import ROOT, KafkaSystem, eventually
+from support import ROOT, KafkaSystem, eventually, start_system
 
 pytestmark = pytest.mark.timeout(400)
 TIMEOUT_S = 8.0

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import start_system
-from support import KafkaSystem, eventually
+from support import KafkaSystem, eventually, start_system
 
 from gati.store import open_store
 
@@ -81,12 +80,12 @@ async def test_sigkill_recorder_under_traffic(system: KafkaSystem, tmp: Path) ->
     assert not missing, f"{len(missing)} requests have no lifecycle rows"
     for rid in sent:
         count, lo, hi, responded = by_id[rid]
-        assert (count, lo, hi, responded) == (5, 0, 4, 1), (rid, by_id[rid])
+        assert (count, lo, hi, responded) == (6, 0, 5, 1), (rid, by_id[rid])
     assert (
         await _count(store, "requests", f"status = 201 AND request_id IN ({_list(sent)})")
         == REQUESTS
     )
-    assert killed_at < REQUESTS * 5, "the kill should land before the traffic was fully recorded"
+    assert killed_at < REQUESTS * 6, "the kill should land before the traffic was fully recorded"
     await store.close()
 
 

@@ -98,7 +98,7 @@ def test_a_module_name_registered_twice_is_refused() -> None:
     app.module("db")(lambda config: object())
     with pytest.raises(AppError, match="'db' is registered twice"):
         app.module("db")
-    assert list(app.module_factories) == ["db"]
+    assert list(app.modules) == ["db"]
 
 
 def test_a_module_name_must_be_an_identifier() -> None:

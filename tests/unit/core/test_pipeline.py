@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gati import App, RequestError
-from gati.core.context import GlobalContext, ModuleRegistry
+from gati.core.context import Services
 from gati.core.envelopes import Rejection, RequestEnvelope
 from gati.core.pipeline import Outcome, Pipeline
 
@@ -17,7 +17,7 @@ MakeEnvelope = Callable[..., RequestEnvelope]
 
 
 def pipeline(app: App, clock: Any) -> Pipeline:
-    return Pipeline(app, GlobalContext(ModuleRegistry({}), {}), clock=clock, worker_id="wk-1")
+    return Pipeline(app, Services(modules={}, config={}), clock=clock, worker_id="wk-1")
 
 
 def assert_well_formed(outcome: Outcome, env: RequestEnvelope) -> None:

@@ -1,0 +1,162 @@
+"""Effects: every input a handler gets from outside its arguments, recorded in order.
+
+Module calls, clock reads, random draws and generated ids go through an ``Effects``
+ledger. The live ledger performs them and records each as an ``effect`` lifecycle step
+(kind, call, result or error, duration); a replay ledger (``gati.replay``) serves the
+recorded values instead, in the same order, so a re-run sees exactly what the original
+saw and never calls a real module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import random as _random
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gati.core.envelopes import Stage
+from gati.core.scope import RequestScope, to_jsonable
+from gati.errors import GatiError
+
+
+@dataclass(frozen=True, slots=True)
+class CallPolicy:
+    """Timeout and retries of a module's calls; retries only for transient errors."""
+
+    timeout_s: float | None = 10.0
+    retries: int = 0
+    retry_on: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
+    backoff_s: float = 0.05
+
+
+class ModuleTimeout(GatiError):
+    code = "module_timeout"
+    status = 504
+
+
+class Effects(Protocol):
+    def clock_us(self) -> int: ...
+
+    def random(self) -> float: ...
+
+    def uuid(self) -> str: ...
+
+    async def call(
+        self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        invoke: Callable[[], Any], policy: CallPolicy,
+    ) -> Any: ...
+
+
+class LiveEffects:
+    """Performs effects for real and records each one."""
+
+    def __init__(self, scope: RequestScope, rng: _random.Random | None = None) -> None:
+        self.scope = scope
+        self._rng = rng or _random.Random()
+
+    def clock_us(self) -> int:
+        value = self.scope.clock.now_us()
+        self.scope.record(Stage.EFFECT, detail={"kind": "clock", "value": value})
+        return value
+
+    def random(self) -> float:
+        value = self._rng.random()
+        self.scope.record(Stage.EFFECT, detail={"kind": "random", "value": value})
+        return value
+
+    def uuid(self) -> str:
+        value = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        self.scope.record(Stage.EFFECT, detail={"kind": "uuid", "value": value})
+        return value
+
+    async def call(
+        self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        invoke: Callable[[], Any], policy: CallPolicy,
+    ) -> Any:
+        started = time.perf_counter()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                result = await _bounded(invoke, policy.timeout_s, module, method)
+            except policy.retry_on as exc:
+                if attempt <= policy.retries:
+                    await asyncio.sleep(policy.backoff_s * attempt)
+                    continue
+                self._record_call(module, method, args, kwargs, started, attempt, error=exc)
+                raise
+            except Exception as exc:
+                self._record_call(module, method, args, kwargs, started, attempt, error=exc)
+                raise
+            self._record_call(module, method, args, kwargs, started, attempt, result=result)
+            return result
+
+    def _record_call(
+        self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+        started: float, attempts: int, *, result: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        detail: dict[str, Any] = {
+            "kind": "module", "module": module, "method": method,
+            "args": to_jsonable(list(args)), "kwargs": to_jsonable(kwargs),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
+            "attempts": attempts,
+        }
+        if error is None:
+            detail["result"] = to_jsonable(result)
+        else:
+            detail["error"] = {"type": type(error).__name__, "message": str(error)}
+        self.scope.record(Stage.EFFECT, detail=detail,
+                          error_code=None if error is None else "module_error")
+
+
+async def _bounded(invoke: Callable[[], Any], timeout_s: float | None, module: str,
+                   method: str) -> Any:
+    async def run() -> Any:
+        result = invoke()
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+    if timeout_s is None:
+        return await run()
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await run()
+    except TimeoutError:
+        raise ModuleTimeout(f"{module}.{method} did not answer within {timeout_s}s") from None
+
+
+class ModuleProxy:
+    """``gctx.modules.db`` for one request: each method call is an effect."""
+
+    __slots__ = ("_effects", "_instance", "_name", "_policy")
+
+    def __init__(self, name: str, instance: Any, effects: Effects, policy: CallPolicy) -> None:
+        self._name = name
+        self._instance = instance
+        self._effects = effects
+        self._policy = policy
+
+    def __getattr__(self, attr: str) -> Any:
+        target = getattr(self._instance, attr)
+        if attr.startswith("_") or not callable(target):
+            return target
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            return await self._effects.call(
+                self._name, attr, args, kwargs, lambda: target(*args, **kwargs), self._policy
+            )
+
+        call.__name__ = attr
+        return call
+
+    def __repr__(self) -> str:
+        return f"<module {self._name}>"
+
+
+Invoke = Callable[[], Awaitable[Any] | Any]

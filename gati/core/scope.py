@@ -1,0 +1,105 @@
+"""Everything one request's execution writes down, in one place.
+
+The ``RequestScope`` owns the request's trace (ordered lifecycle events with their seq
+numbers), scrubs every detail through the redactor before it is stored, and buffers the
+global publishes that leave with the outcome. Hooks, effects, logs and snapshots all
+write through it, which is what makes the record complete and secret-free by
+construction.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import json
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from gati.core.envelopes import LifecycleEvent, Stage, Trace
+from gati.core.ports import Clock
+from gati.core.redact import MASK, Redactor, Secret
+
+DETAIL_LIMIT = 16_000
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    topic: str
+    payload: Any
+
+
+@dataclass(slots=True)
+class RequestScope:
+    request_id: str
+    clock: Clock
+    redactor: Redactor
+    handler_id: str | None = None
+    worker_id: str | None = None
+    trace: Trace = field(init=False)
+    outbox: list[Publication] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.trace = Trace(self.request_id, worker_id=self.worker_id)
+
+    @property
+    def events(self) -> list[LifecycleEvent]:
+        return self.trace.events
+
+    def record(
+        self,
+        stage: Stage | str,
+        *,
+        status: int | None = None,
+        error_code: str | None = None,
+        detail: Any = None,
+        handler_id: str | None = None,
+    ) -> LifecycleEvent:
+        text = None if detail is None else self.dumps(detail)
+        return self.trace.add(
+            Stage(stage) if not isinstance(stage, Stage) else stage,
+            self.clock.now_us(),
+            handler_id=handler_id or self.handler_id,
+            status=status,
+            error_code=error_code,
+            detail=text,
+        )
+
+    def dumps(self, value: Any) -> str:
+        """JSON for the record: secrets masked, size bounded."""
+        text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
+        if self.redactor.active:
+            text = self.redactor.scrub(text)
+        if len(text) > DETAIL_LIMIT:
+            text = json.dumps({"truncated": True, "head": text[: DETAIL_LIMIT - 100]})
+        return text
+
+
+def to_jsonable(value: Any, _depth: int = 0) -> Any:
+    """A JSON-ready copy of ``value``; types JSON lacks become tagged strings."""
+    if _depth > 32:
+        return "<too deep>"
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v, _depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(v, _depth + 1) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return {"$bytes": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value, _depth + 1)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: to_jsonable(getattr(value, f.name), _depth + 1)
+                for f in dataclasses.fields(value)}
+    if isinstance(value, BaseException):
+        return {"type": type(value).__name__, "message": str(value)}
+    return repr(value)
