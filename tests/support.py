@@ -125,16 +125,18 @@ class System:
 
 class DevSystem(System):
     @classmethod
-    def start(cls, tmp: Path, *, extra_env: dict[str, str]) -> DevSystem:
+    def start(
+        cls, tmp: Path, *, extra_env: dict[str, str], app: str = "examples.users.app:app"
+    ) -> DevSystem:
         port = free_port()
         db = f"sqlite+aiosqlite:///{tmp}/gati.db"
         env = _base_env({"GATI_DATABASE_URL": db, **extra_env})
         proc = Proc(
-            "dev", ["dev", "examples.users.app:app", "--port", str(port)], env, tmp / "dev.log"
+            "dev", ["dev", app, "--port", str(port)], env, tmp / "dev.log"
         ).start()
         system = cls("embedded", f"http://127.0.0.1:{port}", db, {"dev": proc}, env)
         deadline = time.monotonic() + 60
-        while "Try:" not in proc.tail(200):
+        while "Gati dev server for" not in proc.tail(200):
             if not proc.alive() or time.monotonic() > deadline:
                 system.stop()
                 raise RuntimeError(f"gati dev did not start:\n{proc.tail()}")
@@ -145,7 +147,13 @@ class DevSystem(System):
 class KafkaSystem(System):
     @classmethod
     def start(
-        cls, tmp: Path, *, bootstrap: str, database_url: str, extra_env: dict[str, str]
+        cls,
+        tmp: Path,
+        *,
+        bootstrap: str,
+        database_url: str,
+        extra_env: dict[str, str],
+        app: str = "examples.users.app:app",
     ) -> KafkaSystem:
         tag = uuid.uuid4().hex[:10]
         port = free_port()
@@ -164,7 +172,7 @@ class KafkaSystem(System):
             "gateway", ["gateway", "--port", str(port)], env, tmp / "gateway.log"
         ).start()
         system.procs["worker"] = Proc(
-            "worker", ["worker", "examples.users.app:app"], env, tmp / "worker.log"
+            "worker", ["worker", app], env, tmp / "worker.log"
         ).start()
         system.procs["recorder"] = Proc("recorder", ["recorder"], env, tmp / "recorder.log").start()
         try:
@@ -199,9 +207,17 @@ class KafkaSystem(System):
                 raise RuntimeError(f"worker not answering: {response.status_code}\n{self.logs()}")
 
 
-def start_system(kind: str, tmp: Path, request: pytest.FixtureRequest, **env: str) -> System:
+def start_system(
+    kind: str,
+    tmp: Path,
+    request: pytest.FixtureRequest,
+    *,
+    app: str = "examples.users.app:app",
+    **env: str,
+) -> System:
+    """``gati dev`` ("embedded") or the three processes on Kafka and Postgres ("kafka")."""
     if kind == "embedded":
-        return DevSystem.start(tmp, extra_env=env)
+        return DevSystem.start(tmp, extra_env=env, app=app)
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     db = request.getfixturevalue("fresh_pg_database")
-    return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env)
+    return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env, app=app)
