@@ -23,6 +23,7 @@ from gati.core.hooks import (
 )
 from gati.core.http import Request, Response
 from gati.core.routing import Router
+from gati.core.timescape import Family, Transform, Transformer, Version, is_tag, parse_tsv
 from gati.errors import AppError
 
 if TYPE_CHECKING:
@@ -101,8 +102,8 @@ class App:
             raise AppError(f"app name {name!r} must be an identifier (letters, digits, - or _)")
         self.name = name
         self.config: dict[str, Any] = dict(config or {})
-        self.router: Router[HandlerSpec] = Router()
-        self._handlers: dict[str, HandlerSpec] = {}
+        self.router: Router[Family] = Router()
+        self.families: dict[str, Family] = {}
         self._modules: dict[str, ModuleSpec] = {}
         self._subscribers: list[SubscriberSpec] = []
         self.hooks = HookSet.empty()
@@ -111,7 +112,8 @@ class App:
 
     @property
     def handlers(self) -> dict[str, HandlerSpec]:
-        return dict(self._handlers)
+        """Handler id -> its latest version's spec."""
+        return {hid: fam.latest.target for hid, fam in self.families.items()}
 
     @property
     def modules(self) -> dict[str, ModuleSpec]:
@@ -134,18 +136,32 @@ class App:
         after: list[HookArg] = (),  # type: ignore[assignment]
         catch: list[HookArg] = (),  # type: ignore[assignment]
         cleanup: list[HookArg] = (),  # type: ignore[assignment]
+        version: str | None = None,
+        tags: tuple[str, ...] | list[str] = (),
     ) -> Callable[[F], F]:
         """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``.
 
         ``before``/``after``/``catch``/``cleanup`` are this route's hooks (functions or
-        ``gati.hook(fn, timeout_s=..., retries=...)``).
+        ``gati.hook(fn, timeout_s=..., retries=...)``). ``version`` (a date or ISO date-time)
+        and ``tags`` make this one version of the route's handler: registering the same
+        method and path again with another version adds a version instead of clashing.
         """
+        upper = method.upper()
+        label = version or "initial"
+        try:
+            tsv = 0 if version is None else parse_tsv(version)
+        except ValueError:
+            raise AppError(f"{upper} {path}: version {version!r} is not a date "
+                           "(YYYY-MM-DD) or ISO 8601 date-time") from None
+        for tag in tags:
+            if not is_tag(tag):
+                raise AppError(f"{upper} {path}: tag {tag!r} must start with a letter and use "
+                               "letters, digits, '.', '_' or '-'")
         route_hooks = HookSet.empty()
         for kind, items in ((HookKind.BEFORE, before), (HookKind.AFTER, after),
                             (HookKind.CATCH, catch), (HookKind.CLEANUP, cleanup)):
             for item in items:
                 route_hooks.add(as_hook(item, kind, HookLevel.ROUTE))
-        upper = method.upper()
         if upper not in _METHODS:
             raise AppError(f"unknown HTTP method {method!r} (one of {', '.join(sorted(_METHODS))})")
         if timeout_s is not None and timeout_s <= 0:
@@ -155,8 +171,14 @@ class App:
             if not callable(func):
                 raise AppError(f"{upper} {path}: handler {func!r} is not callable")
             _check_signature(func)
-            hid = handler_id or f"{func.__module__}.{func.__qualname__}"
-            if hid in self._handlers and self._handlers[hid].func is not func:
+            existing = self.router.find(upper, path)
+            family = existing.target if existing is not None else None
+            hid = handler_id or (family.handler_id if family else
+                                 f"{func.__module__}.{func.__qualname__}")
+            if family is not None and hid != family.handler_id:
+                raise AppError(f"{upper} {path} is handler {family.handler_id!r}; a new version "
+                               f"cannot be named {hid!r}")
+            if family is None and hid in self.families:
                 raise AppError(f"handler id {hid!r} is registered twice")
             spec = HandlerSpec(
                 handler_id=hid,
@@ -168,12 +190,47 @@ class App:
                 request_type=request,
                 response_type=response,
                 hooks=route_hooks,
+                version=label,
             )
-            self.router.add(upper, path, spec)
-            self._handlers[hid] = spec
+            if family is None:
+                family = Family(hid, upper, path)
+                self.router.add(upper, path, family)
+                self.families[hid] = family
+            family.add(Version(label, tsv, tuple(tags), spec))
             return func
 
         return register
+
+    def transformer(
+        self, handler_id: str, older: str, newer: str, *,
+        request_up: Transform | None = None, response_down: Transform | None = None,
+        request_down: Transform | None = None, response_up: Transform | None = None,
+        lossless: bool = False,
+    ) -> None:
+        """Declare how bodies change between two adjacent versions of ``handler_id``.
+
+        ``request_up`` turns an ``older`` request body into a ``newer`` one and
+        ``response_down`` turns a ``newer`` response body back; chains of these carry an
+        old client to any later version. ``lossless`` declares that up then down returns
+        the original (tested as a property).
+        """
+        family = self.families.get(handler_id)
+        if family is None:
+            raise AppError(f"transformer for unknown handler {handler_id!r} "
+                           f"(handlers: {', '.join(sorted(self.families)) or 'none'})")
+        family.add_transformer(Transformer(older, newer, request_up, response_down,
+                                           request_down, response_up, lossless))
+
+    def validate(self) -> None:
+        """Checks that need the whole app: every transformer chain is complete.
+
+        Raises:
+            AppError: naming each missing link.
+        """
+        problems = [f"{fam.handler_id}: no transformer for {link}"
+                    for fam in self.families.values() for link in fam.missing_links()]
+        if problems:
+            raise AppError("; ".join(problems))
 
     def get(self, path: str, **kw: Any) -> Callable[[F], F]:
         return self.handler("GET", path, **kw)

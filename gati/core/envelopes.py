@@ -28,6 +28,8 @@ class Stage(StrEnum):
     TIMEOUT = "timeout"
     LOG = "log"
     PUBLISH = "publish"
+    TRANSFORM = "transform"
+    UNHEALTHY = "version_unhealthy"
 
 
 @dataclass(frozen=True, slots=True)

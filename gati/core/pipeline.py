@@ -9,10 +9,12 @@ answer in the record.
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Protocol
 
 from gati.core.app import App, HandlerSpec
 from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services
@@ -24,10 +26,27 @@ from gati.core.observe import NoTracer, Tracer
 from gati.core.ports import Clock
 from gati.core.routing import Match
 from gati.core.scope import Publication, RequestScope
+from gati.core.timescape import Family, HealthTracker, Plan
 from gati.errors import GatiError, MethodNotAllowed, RoutingError
 
 _JSON = (("content-type", "application/json"),)
 EffectsFactory = Callable[[RequestScope], Effects]
+
+
+class TransformFailed(GatiError):
+    code = "transform_failed"
+    status = 400
+
+
+class VersionState(Protocol):
+    """Which versions an operator deactivated (the Timescape registry in the store)."""
+
+    def inactive(self, handler_id: str) -> set[str]: ...
+
+
+class NoVersionState:
+    def inactive(self, handler_id: str) -> set[str]:
+        return set()
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +66,8 @@ class Pipeline:
         worker_id: str | None = None,
         tracer: Tracer | None = None,
         effects: EffectsFactory | None = None,
+        versions: VersionState | None = None,
+        health: HealthTracker | None = None,
     ) -> None:
         self.app = app
         self.services = services
@@ -60,6 +81,9 @@ class Pipeline:
                                    ("handler", "status"))
         self._latency = m.histogram("gati_handler_seconds", "Time in hooks and handler",
                                     ("handler",))
+        self.versions: VersionState = versions or NoVersionState()
+        self.health = health or HealthTracker()
+        self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
 
     async def process(self, env: RequestEnvelope) -> Outcome:
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
@@ -86,24 +110,64 @@ class Pipeline:
             return self._answer_failure(env, scope, Failure(
                 504, "deadline_exceeded", "the request expired before it was handled"))
         try:
-            match: Match[HandlerSpec] = self.app.router.match(env.method, env.path)
+            match: Match[Family] = self.app.router.match(env.method, env.path)
         except MethodNotAllowed as exc:
             allow = (("allow", ", ".join(exc.allowed)),)
             return self._fail(env, scope, Failure(405, exc.code, exc.message, headers=allow))
         except RoutingError as exc:
             return self._fail(env, scope, Failure(404, exc.code, exc.message))
-        spec = match.route.target
-        scope.handler_id = spec.handler_id
-        scope.record(Stage.ROUTED, detail={"pattern": spec.path, "params": match.params,
-                                           "version": spec.version})
+        family = match.route.target
+        scope.handler_id = family.handler_id
+        now = self.clock.now_us()
         try:
-            req = Request.from_envelope(env, match.params)
+            inactive = self.versions.inactive(family.handler_id)
+            requested = family.resolve(env.version_pref, inactive)
+            unhealthy = self.health.unhealthy(family.handler_id, now)
+            plan = family.plan(requested, inactive | unhealthy)
         except GatiError as exc:
             return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
-        return await self._run(env, scope, spec, req)
+        spec: HandlerSpec = plan.serving.target
+        scope.record(Stage.ROUTED, detail={
+            "pattern": family.path, "params": match.params, "version": plan.serving.label,
+            "requested_version": requested.label, "preference": env.version_pref,
+            "plan": plan.reason,
+            **({"unhealthy": sorted(unhealthy)} if unhealthy else {})})
+        try:
+            req = Request.from_envelope(env, match.params)
+            req = self._transform_request(req, plan, scope)
+        except GatiError as exc:
+            return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
+        outcome = await self._run(env, scope, spec, req, plan)
+        if self.health.observe(family.handler_id, plan.serving.label,
+                               outcome.response.status, self.clock.now_us()):
+            self.on_unhealthy(family.handler_id, plan.serving.label)
+        return outcome
+
+    def _transform_request(self, req: Request, plan: Plan, scope: RequestScope) -> Request:
+        body = req.body
+        for step in plan.request_steps:
+            try:
+                body = step.fn(body)
+            except Exception as exc:
+                raise TransformFailed(f"request transformer {step.frm} -> {step.to} failed: "
+                                      f"{type(exc).__name__}: {exc}") from exc
+            scope.record(Stage.TRANSFORM, detail={"direction": "request", "from": step.frm,
+                                                  "to": step.to})
+        return req if not plan.request_steps else replace(req, body=body)
+
+    def _transform_response(self, res: Response, plan: Plan, scope: RequestScope) -> None:
+        if not plan.response_steps or not res.body:
+            return
+        body = json.loads(res.body)
+        for step in plan.response_steps:
+            body = step.fn(body)
+            scope.record(Stage.TRANSFORM, detail={"direction": "response", "from": step.frm,
+                                                  "to": step.to})
+        res.sent = False
+        res.json(body)
 
     async def _run(self, env: RequestEnvelope, scope: RequestScope, spec: HandlerSpec,
-                   req: Request) -> Outcome:
+                   req: Request, plan: Plan) -> Outcome:
         effects = self._effects(scope)
         meta = RequestMeta(
             request_id=env.request_id, method=env.method, path=env.path,
@@ -124,6 +188,11 @@ class Pipeline:
         if not res.sent:
             # A handler that sets no body answers empty; 200 without a body reads as 204.
             res.empty(204 if res.status_code == 200 else res.status_code)
+        try:
+            self._transform_response(res, plan, scope)
+        except Exception as exc:
+            return self._fail(env, scope, Failure(
+                500, "transform_failed", f"response transformer failed: {type(exc).__name__}"))
         response = ResponseEnvelope(
             request_id=env.request_id, status=res.status_code, headers=res.frozen_headers(),
             body=res.body, completed_at_us=self.clock.now_us(), handler_id=spec.handler_id,

@@ -90,6 +90,13 @@ class Router(Generic[T]):
         self._routes.sort(key=lambda r: tuple(s.literal is None for s in r.segments))
         return route
 
+    def find(self, method: str, pattern: str) -> Route[T] | None:
+        """The route registered for exactly this method and pattern, if any."""
+        for route in self._routes:
+            if route.method == method.upper() and route.pattern == pattern:
+                return route
+        return None
+
     def match(self, method: str, path: str) -> Match[T]:
         """The route for ``method`` and ``path``.
 

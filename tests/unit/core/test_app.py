@@ -22,8 +22,8 @@ def test_async_and_sync_four_argument_handlers_are_accepted() -> None:
     specs = {spec.path: spec for spec in app.handlers.values()}
     assert specs["/a"].is_async is True
     assert specs["/b"].is_async is False
-    assert app.router.match("GET", "/a").route.target.func is async_handler
-    assert app.router.match("POST", "/b").route.target.func is sync_handler
+    assert app.router.match("GET", "/a").route.target.latest.target.func is async_handler
+    assert app.router.match("POST", "/b").route.target.latest.target.func is sync_handler
 
 
 def test_a_three_argument_handler_is_refused_naming_it() -> None:
