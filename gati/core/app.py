@@ -25,6 +25,7 @@ from gati.core.http import Request, Response
 from gati.core.routing import Router
 from gati.core.timescape import Family, Transform, Transformer, Version, is_tag, parse_tsv
 from gati.errors import AppError
+from gati.types.contract import TypeContract, contract
 
 if TYPE_CHECKING:
     from gati.core.context import GlobalContext, LocalContext
@@ -52,6 +53,8 @@ class HandlerSpec:
     response_type: Any = None
     hooks: HookSet = field(default_factory=HookSet.empty)
     version: str | None = None
+    request_contract: TypeContract | None = None
+    response_contract: TypeContract | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +183,13 @@ class App:
                                f"cannot be named {hid!r}")
             if family is None and hid in self.families:
                 raise AppError(f"handler id {hid!r} is registered twice")
+            # Contracts compile at registration: a bad type fails at import, and each
+            # request pays only for the generated validator.
+            name = f"{hid.rsplit('.', 1)[-1]}_{label.replace('-', '')}"
+            req_contract = None if request is None else contract(request, app=self.name,
+                                                                 handler=f"{name}_request")
+            res_contract = None if response is None else contract(response, app=self.name,
+                                                                  handler=f"{name}_response")
             spec = HandlerSpec(
                 handler_id=hid,
                 method=upper,
@@ -191,6 +201,8 @@ class App:
                 response_type=response,
                 hooks=route_hooks,
                 version=label,
+                request_contract=req_contract,
+                response_contract=res_contract,
             )
             if family is None:
                 family = Family(hid, upper, path)

@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl
 
 from gati.core.envelopes import Headers, RequestEnvelope
 from gati.errors import GatiError, RequestError
+from gati.types.convert import to_builtins
 
 JSON_TYPES = ("application/json", "application/problem+json")
 
@@ -94,6 +95,8 @@ class Response:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     sent: bool = False
+    # The value given to json(), kept so the response contract can check it.
+    value: Any = None
 
     def reset(self) -> None:
         """Forget everything set so far (before a catch hook writes the answer)."""
@@ -101,6 +104,7 @@ class Response:
         self.headers = []
         self.body = b""
         self.sent = False
+        self.value = None
 
     def status(self, code: int) -> Response:
         if not 100 <= code <= 599:
@@ -122,8 +126,10 @@ class Response:
         self.sent = True
 
     def json(self, value: Any) -> None:
-        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
+        data = json.dumps(to_builtins(value), separators=(",", ":"), ensure_ascii=False,
+                          default=str)
         self._send(data.encode(), "application/json")
+        self.value = value
 
     def text(self, value: str, content_type: str = "text/plain; charset=utf-8") -> None:
         self._send(value.encode(), content_type)

@@ -26,6 +26,7 @@ from gati.core.http import Request, Response
 from gati.core.observe import Tracer
 from gati.core.scope import RequestScope
 from gati.errors import GatiError
+from gati.types.contract import ValidationFailed
 
 
 class HandlerTimeout(GatiError):
@@ -40,10 +41,14 @@ class Failure:
     message: str
     detail: dict[str, Any] | None = None
     headers: tuple[tuple[str, str], ...] = ()
+    extra: dict[str, Any] | None = None
 
 
 def failure_of(exc: BaseException) -> Failure:
     """How an exception answers the client: GatiErrors by their status, others 500."""
+    if isinstance(exc, ValidationFailed):
+        return Failure(exc.status, exc.code, exc.message, _describe(exc),
+                       extra={"issues": exc.to_json()})
     if isinstance(exc, GatiError):
         status = exc.status if 400 <= exc.status < 600 else 500
         return Failure(status, exc.code, exc.message, _describe(exc))

@@ -21,7 +21,7 @@ from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services
 from gati.core.effects import Effects, LiveEffects
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope, Stage
 from gati.core.http import Request, Response, error_body
-from gati.core.lcc import Failure, LocalContextController
+from gati.core.lcc import Failure, LocalContextController, failure_of
 from gati.core.observe import NoTracer, Tracer
 from gati.core.ports import Clock
 from gati.core.routing import Match
@@ -135,8 +135,10 @@ class Pipeline:
         try:
             req = Request.from_envelope(env, match.params)
             req = self._transform_request(req, plan, scope)
+            if spec.request_contract is not None:
+                req = replace(req, body=spec.request_contract.parse(req.body))
         except GatiError as exc:
-            return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
+            return self._fail(env, scope, failure_of(exc))
         outcome = await self._run(env, scope, spec, req, plan)
         if self.health.observe(family.handler_id, plan.serving.label,
                                outcome.response.status, self.clock.now_us()):
@@ -188,6 +190,11 @@ class Pipeline:
         if not res.sent:
             # A handler that sets no body answers empty; 200 without a body reads as 204.
             res.empty(204 if res.status_code == 200 else res.status_code)
+        if spec.response_contract is not None and res.status_code < 400 and res.value is not None:
+            try:
+                spec.response_contract.dump(res.value)
+            except GatiError as exc:
+                return self._fail(env, scope, failure_of(exc))
         try:
             self._transform_response(res, plan, scope)
         except Exception as exc:
@@ -202,7 +209,7 @@ class Pipeline:
 
     def _fail(self, env: RequestEnvelope, scope: RequestScope, failure: Failure) -> Outcome:
         scope.record(Stage.FAILED, status=failure.status, error_code=failure.code,
-                     detail={"message": failure.message})
+                     detail={"message": failure.message, **(failure.extra or {})})
         return self._answer_failure(env, scope, failure)
 
     def _answer_failure(self, env: RequestEnvelope, scope: RequestScope,
@@ -212,7 +219,8 @@ class Pipeline:
             message = self.services.redactor.scrub(message)
         response = ResponseEnvelope(
             request_id=env.request_id, status=failure.status, headers=_JSON + failure.headers,
-            body=error_body(failure.status, failure.code, message, env.request_id),
+            body=error_body(failure.status, failure.code, message, env.request_id,
+                            **(failure.extra or {})),
             completed_at_us=self.clock.now_us(), handler_id=scope.handler_id,
         )
         scope.record(Stage.RESPONDED, status=failure.status, error_code=failure.code)

@@ -1,0 +1,102 @@
+"""Request and response types declared on a handler are enforced by the pipeline."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Annotated
+
+import pytest
+
+from gati import App, GlobalContext, LocalContext, Request, Response
+from gati.core.context import Services
+from gati.core.envelopes import RequestEnvelope
+from gati.core.pipeline import Outcome, Pipeline
+from gati.core.ports import SystemClock
+from gati.errors import AppError
+from gati.types import Format, MinLen
+
+
+@dataclass
+class CreateUser:
+    name: Annotated[str, MinLen(2)]
+    email: Annotated[str, Format("email")]
+
+
+@dataclass
+class User:
+    id: int
+    name: str
+    email: str
+
+
+def _app(result: object) -> App:
+    app = App("typed")
+
+    @app.post("/users", request=CreateUser, response=User)
+    async def create(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        assert isinstance(req.body, CreateUser)
+        res.status(201).json(
+            result if result is not None else User(id=1, name=req.body.name, email=req.body.email)
+        )
+
+    return app
+
+
+async def _post(app: App, body: object) -> Outcome:
+    now = SystemClock().now_us()
+    env = RequestEnvelope(
+        request_id="r",
+        gateway_id="g",
+        reply_topic="t",
+        reply_partition=0,
+        received_at_us=now,
+        deadline_at_us=now + 10_000_000,
+        method="POST",
+        path="/users",
+        query="",
+        headers=(("content-type", "application/json"),),
+        body=json.dumps(body).encode(),
+    )
+    return await Pipeline(app, Services(modules={}, config={}), clock=SystemClock()).process(env)
+
+
+async def test_a_valid_body_reaches_the_handler_as_the_declared_type() -> None:
+    outcome = await _post(_app(None), {"name": "Ada", "email": "ada@example.com"})
+    assert outcome.response.status == 201
+    assert json.loads(outcome.response.body) == {"id": 1, "name": "Ada", "email": "ada@example.com"}
+
+
+async def test_every_invalid_field_is_reported_with_path_expected_and_actual() -> None:
+    outcome = await _post(_app(None), {"name": "A", "email": "nope"})
+    assert outcome.response.status == 400
+    error = json.loads(outcome.response.body)["error"]
+    assert error["code"] == "validation_failed"
+    assert {i["path"] for i in error["issues"]} == {"$.name", "$.email"}
+    assert all(i["expected"] and "actual" in i for i in error["issues"])
+    assert "handler_start" not in [e.stage for e in outcome.events]
+
+
+async def test_a_response_that_breaks_its_contract_is_a_500() -> None:
+    outcome = await _post(
+        _app({"id": "not-an-int", "name": "x", "email": "x@y.z"}),
+        {"name": "Ada", "email": "ada@example.com"},
+    )
+    assert outcome.response.status == 500
+    error = json.loads(outcome.response.body)["error"]
+    assert error["code"] == "response_invalid"
+    assert [i["path"] for i in error["issues"]] == ["$.id"]
+
+
+def test_an_unsupported_type_fails_at_registration_naming_the_field() -> None:
+    @dataclass
+    class Bad:
+        value: complex
+
+    app = App("bad")
+    with pytest.raises(AppError, match=r"Bad\.value"):
+
+        @app.post("/bad", request=Bad)
+        async def bad(
+            req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext
+        ) -> None: ...
