@@ -121,11 +121,11 @@ class LocalContextController:
                 scope.record(Stage.TIMEOUT, status=504, error_code="handler_timeout",
                              detail={"timeout_s": round(timeout_s, 3)})
                 err = HandlerTimeout(f"the handler did not finish in {timeout_s:.3f}s")
-                span.record_error(err)
+                span.record_error(err, scope.scrub(str(err)))
                 scope.record(Stage.HANDLER_END, status=504, error_code=err.code)
                 raise err from None
             except Exception as exc:
-                span.record_error(exc)
+                span.record_error(exc, scope.scrub(str(exc)))
                 scope.record(Stage.HANDLER_END, status=failure_of(exc).status,
                              error_code=failure_of(exc).code)
                 raise
@@ -178,7 +178,7 @@ class LocalContextController:
                             raise HookTimeout(
                                 f"hook {h.hook_id} did not finish in {h.timeout_s}s") from None
                 except Exception as exc:
-                    span.record_error(exc)
+                    span.record_error(exc, scope.scrub(str(exc)))
                     retry = attempt <= h.retries and (
                         isinstance(exc, HookTimeout) or not isinstance(exc, GatiError))
                     f = failure_of(exc)

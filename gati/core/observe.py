@@ -16,7 +16,10 @@ Attributes = Mapping[str, str | int | float | bool]
 class Span(Protocol):
     def set_attribute(self, key: str, value: str | int | float | bool) -> None: ...
 
-    def record_error(self, exc: BaseException) -> None: ...
+    def record_error(self, exc: BaseException, message: str) -> None:
+        """Mark the span failed. ``message`` is the exception text already scrubbed of
+        secrets; implementations export it, never ``str(exc)``."""
+        ...
 
 
 class Tracer(Protocol):
@@ -56,7 +59,7 @@ class _NoSpan:
     def set_attribute(self, key: str, value: str | int | float | bool) -> None:
         return None
 
-    def record_error(self, exc: BaseException) -> None:
+    def record_error(self, exc: BaseException, message: str) -> None:
         return None
 
 

@@ -67,6 +67,9 @@ class RequestScope:
             detail=text,
         )
 
+    def scrub(self, text: str) -> str:
+        return self.redactor.scrub(text) if self.redactor.active else text
+
     def dumps(self, value: Any) -> str:
         """JSON for the record: secrets masked, size bounded."""
         text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)

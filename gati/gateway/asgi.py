@@ -5,7 +5,8 @@ deadline, is appended to the requests topic (acknowledged by the log before anyt
 else happens), and the gateway waits for the reply on its own topic. It answers by
 itself only what needs no handler: 413 for oversized bodies (still appended, so the
 rejection is recorded), 503 when the log cannot take the request or too many are in
-flight, 504 when the deadline passes.
+flight, 504 when the deadline passes. Given a ``PrometheusMetrics`` it also answers
+``/metrics`` itself (never forwarded) and counts what it answers.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gati.codec.envelopes import EnvelopeCodec
@@ -22,9 +24,13 @@ from gati.config import Settings
 from gati.core.envelopes import Rejection, RequestEnvelope, ResponseEnvelope
 from gati.core.http import error_body
 from gati.core.ids import RequestIdGenerator
+from gati.core.observe import Metrics
 from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
 from gati.errors import BackendUnavailable
 from gati.gateway.replies import ReplyWaiter
+
+if TYPE_CHECKING:
+    from gati.observability.metrics import PrometheusMetrics
 
 log = logging.getLogger(__name__)
 
@@ -35,10 +41,26 @@ Send = Callable[[Message], Awaitable[None]]
 
 HEALTH_PATH = "/_gati/health"
 VERSION_HEADER = "x-gati-version"
+METRICS_PATH = "/metrics"
 
 
 class _TooLarge(Exception):
     pass
+
+
+class _GatewayMetrics:
+    """What the gateway itself answers; handlers are counted by the worker."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.requests = metrics.counter(
+            "gati_gateway_requests_total", "Requests answered by the gateway, by status",
+            ("status",))
+        self.in_flight = metrics.gauge(
+            "gati_gateway_in_flight", "Requests the gateway is answering now")
+        self.latency = metrics.histogram(
+            "gati_gateway_request_seconds", "From receipt to answer, at the gateway")
+        self.unavailable = metrics.counter(
+            "gati_gateway_unavailable_total", "503 answers by reason", ("reason",))
 
 
 class Gateway:
@@ -50,6 +72,7 @@ class Gateway:
         clock: Clock | None = None,
         codec: EnvelopeCodec | None = None,
         manage_log: bool = True,
+        metrics: PrometheusMetrics | None = None,
     ) -> None:
         self.settings = settings
         self.log = event_log
@@ -61,6 +84,8 @@ class Gateway:
         self.replies = ReplyWaiter(event_log, self.reply_topic, self.codec)
         self._manage_log = manage_log
         self._started = False
+        self.metrics = metrics
+        self._m = _GatewayMetrics(metrics) if metrics is not None else None
 
     async def start(self) -> None:
         if self._started:
@@ -106,7 +131,35 @@ class Gateway:
                 send, 200 if healthy else 503, [(b"content-type", b"application/json")], body
             )
             return
-        await self._handle(scope, receive, send)
+        if self.metrics is not None and scope["path"] == METRICS_PATH:
+            accept = next((v for k, v in scope["headers"] if k.lower() == b"accept"), b"")
+            body, content_type = self.metrics.exposition(accept.decode("latin-1"))
+            await _respond(send, 200, [(b"content-type", content_type.encode())], body)
+            return
+        if self._m is None:
+            await self._handle(scope, receive, send)
+        else:
+            await self._handle_counted(self._m, scope, receive, send)
+
+    async def _handle_counted(
+        self, m: _GatewayMetrics, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        status = 500  # what the server answers if _handle raises before responding
+
+        async def counting_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        m.in_flight.inc()
+        started = time.perf_counter()
+        try:
+            await self._handle(scope, receive, counting_send)
+        finally:
+            m.in_flight.dec()
+            m.latency.observe(time.perf_counter() - started)
+            m.requests.inc(status=str(status))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -228,6 +281,8 @@ class Gateway:
         retry_after: bool = False,
     ) -> None:
         headers = [(b"content-type", b"application/json"), (b"x-request-id", rid)]
+        if status == 503 and self._m is not None:
+            self._m.unavailable.inc(reason=code)
         if retry_after:
             headers.append((b"retry-after", str(self.settings.retry_after_s).encode()))
         await _respond(send, status, headers, error_body(status, code, message, rid.decode()))
