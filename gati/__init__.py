@@ -5,8 +5,10 @@ The public surface for handler authors; everything else lives in the role packag
 """
 
 from gati.core.app import App, HandlerFunc
-from gati.core.context import GlobalContext, LocalContext
+from gati.core.context import GlobalContext, LocalContext, SecretNotFound
+from gati.core.hooks import hook
 from gati.core.http import Request, Response
+from gati.core.redact import Secret
 from gati.errors import GatiError, RequestError
 
 __all__ = [
@@ -18,4 +20,7 @@ __all__ = [
     "Request",
     "RequestError",
     "Response",
+    "Secret",
+    "SecretNotFound",
+    "hook",
 ]

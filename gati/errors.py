@@ -23,9 +23,14 @@ class GatiError(Exception):
     code = "gati_error"
     status = 500
 
-    def __init__(self, message: str, *, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # Response headers the error answer carries (e.g. www-authenticate on a 401).
+        self.headers = headers
         if code is not None:
             self.code = code
 
@@ -56,8 +61,11 @@ class RequestError(GatiError):
     code = "bad_request"
     status = 400
 
-    def __init__(self, message: str, *, code: str | None = None, status: int = 400) -> None:
-        super().__init__(message, code=code)
+    def __init__(
+        self, message: str, *, code: str | None = None, status: int = 400,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message, code=code, headers=headers)
         self.status = status
 
 

@@ -13,6 +13,6 @@ if [[ ! -x .venv/bin/python ]]; then
     || die "$PY is $("$PY" -V 2>&1); Gati needs Python 3.11+ (set PYTHON=/path/to/python3.11)"
   "$PY" -m venv .venv || die "could not create .venv (on Debian: apt-get install -y python3-venv)"
 fi
-.venv/bin/pip install -q --disable-pip-version-check -e . || die "pip install -e . failed"
+.venv/bin/pip install -q --disable-pip-version-check -e '.[examples]' || die "pip install -e . failed"
 [[ -x .venv/bin/gati ]] || die ".venv/bin/gati missing after install (check [project.scripts] in pyproject.toml)"
 exec .venv/bin/gati dev examples.users.app:app --port "${PORT:-8000}"

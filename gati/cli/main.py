@@ -101,12 +101,15 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     from gati.cli.loader import load_app
     from gati.gateway.asgi import Gateway
     from gati.log.kafka import KafkaLog
+    from gati.observability import PrometheusMetrics
 
     if app:
         load_app(app)
     settings = _settings(gateway_id=gateway_id)
     gw = Gateway(
-        settings, KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id())
+        settings,
+        KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id()),
+        metrics=PrometheusMetrics(),
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -134,18 +137,32 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
 @click.option("--worker-id", default=None)
 @_guard
 def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
-    """Run APP's handlers: a faust agent on the requests topic."""
+    """Run APP's handlers: a faust agent on the requests topic.
+
+    Metrics are served on GATI_METRICS_PORT when it is set; spans go to
+    GATI_OTLP_ENDPOINT when it is set.
+    """
     from gati.cli.loader import load_app
+    from gati.observability import PrometheusMetrics, configure_tracing
     from gati.worker.faust_worker import run_faust_worker
 
     settings = _settings(worker_concurrency=concurrency, worker_id=worker_id)
     the_app = load_app(app)
+    metrics = PrometheusMetrics()
+    server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
+    tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
     click.echo(
         f"gati worker {settings.effective_worker_id()} for {the_app.name} "
-        f"-> kafka {settings.kafka_bootstrap}",
+        f"-> kafka {settings.kafka_bootstrap}"
+        + (f", metrics on :{server.port}/metrics" if server is not None else ""),
         err=True,
     )
-    run_faust_worker(the_app, settings)
+    try:
+        run_faust_worker(the_app, settings, tracer=tracer, metrics=metrics)
+    finally:
+        tracer.shutdown()
+        if server is not None:
+            server.close()
 
 
 @cli.command()
@@ -236,6 +253,142 @@ def show_config() -> None:
         click.echo(f"{name}={shown if current is not None else ''}  (default: {default})")
 
 
+class _HistoryGroup(click.Group):
+    """``gati history ID`` shows a request; other words name subcommands (``prune``)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["show", *args]
+        return super().parse_args(ctx, args)
+
+
+def _request_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    import uuid
+
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not a request id (a UUID such as "
+            "0190c2a0-5f1e-7a3b-8c4d-0123456789ab)"
+        ) from None
+
+
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _age(ctx: click.Context, param: click.Parameter, value: str) -> Any:
+    import re
+    from datetime import timedelta
+
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd])\s*", value or "")
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter(
+            f"{value!r} is not an age: give a positive number with s, m, h or d "
+            "(e.g. 90m, 12h, 30d)"
+        )
+    return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2)])
+
+
+def _history_store_url(settings: Settings) -> str:
+    """The database to read; a missing SQLite file is an error, not a new database."""
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    from gati.errors import ConfigError
+
+    url = settings.database_url
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return url  # open_store names the problem
+    database = parsed.database or ":memory:"
+    sqlite_file = parsed.get_backend_name() == "sqlite" and database != ":memory:"
+    if sqlite_file and not Path(database).exists():
+        raise ConfigError(
+            f"no database at {database}: set GATI_DATABASE_URL to the record "
+            "(gati dev keeps it in .gati/gati.db)"
+        )
+    return url
+
+
+@cli.group(cls=_HistoryGroup)
+def history() -> None:
+    """What happened to a request: `gati history ID [--json]`; `gati history prune`."""
+
+
+@history.command(name="show")
+@click.argument("request_id", callback=_request_id)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_guard
+def history_show(request_id: str, as_json: bool) -> None:
+    """Show request REQUEST_ID's timeline: hooks, effects, logs, snapshots, outcome.
+
+    Exits 1 when the id is not recorded, 2 when it is not a request id.
+    """
+    import json
+
+    from gati.cli.render import timeline_json, timeline_text
+    from gati.store.store import Timeline, open_store
+
+    url = _history_store_url(_settings())
+
+    async def main() -> Timeline | None:
+        store = await open_store(url)
+        try:
+            return await store.timeline(request_id)
+        finally:
+            await store.close()
+
+    timeline = asyncio.run(main())
+    if timeline is None:
+        click.echo(f"gati: request {request_id} is not recorded in {_safe_url(url)}", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(timeline_json(timeline), indent=2, ensure_ascii=False, default=str))
+    else:
+        click.echo(timeline_text(timeline))
+
+
+@history.command(name="prune")
+@click.option(
+    "--older-than",
+    "older_than",
+    required=True,
+    callback=_age,
+    metavar="AGE",
+    help="Delete requests received longer ago than AGE: 3600s, 90m, 12h, 30d.",
+)
+@click.option("--dry-run", is_flag=True, help="Only count what would be deleted.")
+@click.option(
+    "--batch-size",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(1, 100_000),
+    help="Requests deleted per transaction.",
+)
+@_guard
+def history_prune(older_than: Any, dry_run: bool, batch_size: int) -> None:
+    """Delete old requests with all their lifecycle events (retention by age)."""
+    from datetime import UTC, datetime
+
+    from gati.cli.render import prune_text
+    from gati.store.store import PruneResult, open_store
+
+    url = _history_store_url(_settings())
+    before = datetime.now(UTC) - older_than
+
+    async def main() -> PruneResult:
+        store = await open_store(url)
+        try:
+            return await store.prune(before, batch_size=batch_size, dry_run=dry_run)
+        finally:
+            await store.close()
+
+    click.echo(prune_text(asyncio.run(main())))
+
+
 def _safe_url(url: str) -> str:
     from sqlalchemy.engine import make_url
 
@@ -247,3 +400,12 @@ def _safe_url(url: str) -> str:
 
 def main() -> None:
     cli(prog_name="gati")
+
+
+def _register_groups() -> None:
+    from gati.cli.timescape_cmd import timescape
+
+    cli.add_command(timescape)
+
+
+_register_groups()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from gati.core.effects import CallPolicy
+from gati.core.evolution import assess
 from gati.core.hooks import (
     Hook,
     HookKind,
@@ -243,6 +244,8 @@ class App:
                     for fam in self.families.values() for link in fam.missing_links()]
         if problems:
             raise AppError("; ".join(problems))
+        for fam in self.families.values():
+            fam.breaking = {a.version: a.breaking for a in assess(self.name, fam)}
 
     def get(self, path: str, **kw: Any) -> Callable[[F], F]:
         return self.handler("GET", path, **kw)

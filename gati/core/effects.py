@@ -33,7 +33,9 @@ class CallPolicy:
     backoff_s: float = 0.05
 
 
-class ModuleTimeout(GatiError):
+class ModuleTimeout(GatiError, TimeoutError):
+    """Also a TimeoutError, so the default ``retry_on`` retries a module's own timeout."""
+
     code = "module_timeout"
     status = 504
 
@@ -124,10 +126,13 @@ async def _bounded(invoke: Callable[[], Any], timeout_s: float | None, module: s
 
     if timeout_s is None:
         return await run()
+    budget = asyncio.timeout(timeout_s)
     try:
-        async with asyncio.timeout(timeout_s):
+        async with budget:
             return await run()
     except TimeoutError:
+        if not budget.expired():
+            raise
         raise ModuleTimeout(f"{module}.{method} did not answer within {timeout_s}s") from None
 
 

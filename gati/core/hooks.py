@@ -114,6 +114,9 @@ class HookSet:
     def add(self, h: Hook) -> None:
         getattr(self, h.kind.value).append(h)
 
+    def of_name(self, kind: str) -> list[Hook]:
+        return self.of(HookKind(kind))
+
     def of(self, kind: HookKind) -> list[Hook]:
         list_: list[Hook] = getattr(self, kind.value)
         return list_

@@ -51,7 +51,8 @@ def failure_of(exc: BaseException) -> Failure:
                        extra={"issues": exc.to_json()})
     if isinstance(exc, GatiError):
         status = exc.status if 400 <= exc.status < 600 else 500
-        return Failure(status, exc.code, exc.message, _describe(exc))
+        return Failure(status, exc.code, exc.message, _describe(exc),
+                       headers=tuple((k.lower(), v) for k, v in exc.headers))
     # The client learns only that it failed; the record keeps what went wrong.
     return Failure(500, "internal_error", "the handler failed", _describe(exc))
 
@@ -114,10 +115,16 @@ class LocalContextController:
         attrs = {"gati.request_id": scope.request_id, "gati.handler_id": spec.handler_id,
                  "gati.version": spec.version or ""}
         with self.tracer.span(f"handler {spec.handler_id}", attrs) as span:
+            budget = asyncio.timeout(timeout_s)
             try:
-                async with asyncio.timeout(timeout_s):
+                async with budget:
                     await _call(spec.func, args, spec.is_async)
-            except TimeoutError:
+            except TimeoutError as exc:
+                if not budget.expired():  # a TimeoutError from inside, e.g. a module's
+                    span.record_error(exc, scope.scrub(str(exc)))
+                    f = failure_of(exc)
+                    scope.record(Stage.HANDLER_END, status=f.status, error_code=f.code)
+                    raise
                 scope.record(Stage.TIMEOUT, status=504, error_code="handler_timeout",
                              detail={"timeout_s": round(timeout_s, 3)})
                 err = HandlerTimeout(f"the handler did not finish in {timeout_s:.3f}s")
@@ -171,10 +178,13 @@ class LocalContextController:
                     if h.timeout_s is None:
                         await _call(h.fn, args, h.is_async)
                     else:
+                        budget = asyncio.timeout(h.timeout_s)
                         try:
-                            async with asyncio.timeout(h.timeout_s):
+                            async with budget:
                                 await _call(h.fn, args, h.is_async)
                         except TimeoutError:
+                            if not budget.expired():
+                                raise
                             raise HookTimeout(
                                 f"hook {h.hook_id} did not finish in {h.timeout_s}s") from None
                 except Exception as exc:

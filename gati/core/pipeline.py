@@ -43,10 +43,17 @@ class VersionState(Protocol):
 
     def inactive(self, handler_id: str) -> set[str]: ...
 
+    def tags(self, handler_id: str) -> dict[str, set[str]]:
+        """Tags operators added, by version label (code tags are on the versions)."""
+        ...
+
 
 class NoVersionState:
     def inactive(self, handler_id: str) -> set[str]:
         return set()
+
+    def tags(self, handler_id: str) -> dict[str, set[str]]:
+        return {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,12 +128,16 @@ class Pipeline:
         now = self.clock.now_us()
         try:
             inactive = self.versions.inactive(family.handler_id)
-            requested = family.resolve(env.version_pref, inactive)
+            requested = family.resolve(env.version_pref, inactive,
+                                       self.versions.tags(family.handler_id))
             unhealthy = self.health.unhealthy(family.handler_id, now)
             plan = family.plan(requested, inactive | unhealthy)
         except GatiError as exc:
             return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
         spec: HandlerSpec = plan.serving.target
+        if requested.label in unhealthy and plan.serving is not requested:
+            scope.record(Stage.UNHEALTHY, detail={"version": requested.label,
+                                                  "served_by": plan.serving.label})
         scope.record(Stage.ROUTED, detail={
             "pattern": family.path, "params": match.params, "version": plan.serving.label,
             "requested_version": requested.label, "preference": env.version_pref,

@@ -110,6 +110,8 @@ class Family:
     path: str
     versions: list[Version] = field(default_factory=list)
     transformers: dict[tuple[str, str], Transformer] = field(default_factory=dict)
+    # Set by App.validate(): versions whose contract breaks old clients.
+    breaking: dict[str, bool] = field(default_factory=dict)
 
     def add(self, version: Version) -> None:
         for v in self.versions:
@@ -159,11 +161,16 @@ class Family:
                 missing.append(f"{older.label} -> {newer.label}")
         return missing
 
-    def resolve(self, preference: str | None, inactive: Iterable[str] = ()) -> Version:
+    def resolve(
+        self, preference: str | None, inactive: Iterable[str] = (),
+        extra_tags: dict[str, set[str]] | None = None,
+    ) -> Version:
         """The version a request asks for.
 
-        Nothing: the latest active. A tag: its version. A timestamp: the latest version
-        at or before it.
+        Nothing: the latest active version, except that a breaking version with no
+        transformer from its predecessor is opt-in (served only to clients that name it
+        or a later time). A tag (declared in code or added by an operator): its version.
+        A timestamp: the latest version at or before it.
 
         Raises:
             MalformedVersion: neither a known tag nor a timestamp.
@@ -171,13 +178,16 @@ class Family:
         """
         off = set(inactive)
         if preference is None or not preference.strip():
-            for v in reversed(self.versions):
-                if v.label not in off:
-                    return v
+            for i in range(len(self.versions) - 1, -1, -1):
+                v = self.versions[i]
+                if v.label in off or self._opt_in(i):
+                    continue
+                return v
             return self.latest
         pref = preference.strip()
+        extra = extra_tags or {}
         for v in self.versions:
-            if pref in v.tags or pref == v.label:
+            if pref in v.tags or pref == v.label or pref in extra.get(v.label, ()):
                 return v
         try:
             at = parse_tsv(pref)
@@ -197,6 +207,13 @@ class Family:
             raise VersionNotFound(f"{self.handler_id} has no version at or before {pref}; "
                                   f"the first is {self.versions[0].label}")
         return chosen
+
+    def _opt_in(self, index: int) -> bool:
+        v = self.versions[index]
+        if index == 0 or not self.breaking.get(v.label):
+            return False
+        link = self.transformers.get((self.versions[index - 1].label, v.label))
+        return link is None or link.request_up is None or link.response_down is None
 
     def plan(self, requested: Version, unavailable: Iterable[str] = ()) -> Plan:
         """How to serve ``requested`` when some versions cannot serve.

@@ -2,7 +2,9 @@
 
 The same Gateway, Processor and Recorder as in production, wired to ``MemoryLog``
 instead of Kafka; only the transport differs, which is what lets one behaviour suite
-run on both backends.
+run on both backends. Gateway and worker share one metrics registry, served on the
+gateway's ``/metrics`` (and on ``GATI_METRICS_PORT`` when set); the pipeline's spans
+go to ``GATI_OTLP_ENDPOINT`` when set.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from gati.config import Settings
 from gati.core.app import App
 from gati.gateway.asgi import Gateway
 from gati.log.memory import MemoryLog
+from gati.observability import PrometheusMetrics, configure_tracing
 from gati.recorder.recorder import Recorder
 from gati.store.store import open_store
+from gati.store.versions import VersionRegistry
 from gati.worker.loop import LogWorker
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
@@ -35,19 +39,33 @@ async def run_dev(
 ) -> None:
     log = MemoryLog(auto_create_partitions=1)
     store = await open_store(settings.database_url, migrate_first=True)
-    runtime = WorkerRuntime(app, settings)
-    pipeline = await runtime.start()
+    metrics = PrometheusMetrics()
+    tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
+    metrics_server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
+    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
+    pipeline = await runtime.start(VersionRegistry(store.engine))
     assert runtime.services is not None
-    gateway = Gateway(settings, log, manage_log=False)
+    gateway = Gateway(settings, log, manage_log=False, metrics=metrics)
     processor = Processor(settings, pipeline, log, clock=runtime.clock)
-    worker = LogWorker(processor.handle, log, topics=[settings.requests_topic],
-                       group=settings.worker_group, concurrency=settings.worker_concurrency)
+    worker = LogWorker(
+        processor.handle,
+        log,
+        topics=[settings.requests_topic],
+        group=settings.worker_group,
+        concurrency=settings.worker_concurrency,
+    )
     subscribers = SubscriberRunner(app, settings, runtime.services, log, clock=runtime.clock)
     consumers = [worker]
     if subscribers.topics():
-        consumers.append(LogWorker(subscribers.handle, log, topics=subscribers.topics(),
-                                   group=settings.subscribers_group,
-                                   concurrency=settings.worker_concurrency))
+        consumers.append(
+            LogWorker(
+                subscribers.handle,
+                log,
+                topics=subscribers.topics(),
+                group=settings.subscribers_group,
+                concurrency=settings.worker_concurrency,
+            )
+        )
     recorder = Recorder(settings, log, store)
     server = uvicorn.Server(
         uvicorn.Config(
@@ -94,3 +112,6 @@ async def run_dev(
         await asyncio.gather(*tasks, return_exceptions=True)
         await runtime.close()
         await store.close()
+        if metrics_server is not None:
+            metrics_server.close()
+        await asyncio.to_thread(tracer.shutdown)  # flushes the last batch over HTTP

@@ -49,8 +49,10 @@ requests = sa.Table(
     sa.Column("status", sa.Integer),
     sa.Column("error_code", sa.Text),
     sa.Column("completed_at", UTCDateTime()),
+    sa.Column("version", sa.Text),
     sa.Index("ix_requests_received_at", "received_at"),
     sa.Index("ix_requests_handler_status", "handler_id", "status"),
+    sa.Index("ix_requests_handler_version", "handler_id", "version"),
 )
 
 lifecycle_events = sa.Table(
@@ -66,4 +68,21 @@ lifecycle_events = sa.Table(
     sa.Column("detail", sa.Text, comment="JSON"),
     sa.Column("worker_id", sa.Text),
     sa.Index("ix_lifecycle_events_at", "at"),
+)
+
+handler_versions = sa.Table(
+    "handler_versions",
+    metadata,
+    sa.Column("handler_id", sa.Text, primary_key=True),
+    sa.Column("version", sa.Text, primary_key=True),
+    sa.Column("tsv", UTCDateTime(), nullable=False),
+    sa.Column("method", sa.Text, nullable=False),
+    sa.Column("path", sa.Text, nullable=False),
+    sa.Column("code_tags", sa.Text, nullable=False, comment="JSON array, from code"),
+    sa.Column("tags", sa.Text, nullable=False, comment="JSON array, added by operators"),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("manifest", sa.Text, nullable=False, comment="JSON"),
+    sa.Column("status", sa.Text, nullable=False, server_default="active"),
+    sa.Column("registered_at", UTCDateTime(), nullable=False),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )

@@ -18,8 +18,11 @@ import faust
 
 from gati.config import Settings
 from gati.core.app import App
+from gati.core.observe import Metrics, Tracer
 from gati.core.ports import LogRecord, TopicSpec
 from gati.log.kafka import KafkaLog
+from gati.store.store import create_engine
+from gati.store.versions import VersionRegistry
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
 from gati.worker.subscribers import SubscriberRunner
@@ -35,9 +38,7 @@ def worker_topics(settings: Settings) -> list[TopicSpec]:
     ]
 
 
-def build_faust_app(
-    settings: Settings, processor: Processor, subscribers: SubscriberRunner
-) -> Any:
+def build_faust_app(settings: Settings, processor: Processor, subscribers: SubscriberRunner) -> Any:
     # Poll interval above the longest handler timeout, so a slow handler never looks
     # like a dead consumer and triggers a rebalance.
     poll_s = max(300.0, settings.request_timeout_s * 2)
@@ -78,25 +79,42 @@ def build_faust_app(
 
 
 def _record(msg: Any) -> LogRecord:
-    return LogRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value or b"",
-                     int((msg.timestamp or 0) * 1000))
+    return LogRecord(
+        msg.topic,
+        msg.partition,
+        msg.offset,
+        msg.key,
+        msg.value or b"",
+        int((msg.timestamp or 0) * 1000),
+    )
 
 
-def run_faust_worker(app: App, settings: Settings, *, loglevel: str = "warn") -> None:
-    """Run until SIGINT/SIGTERM. Blocks; owns the event loop like ``faust worker``."""
+def run_faust_worker(
+    app: App,
+    settings: Settings,
+    *,
+    loglevel: str = "warn",
+    tracer: Tracer | None = None,
+    metrics: Metrics | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM. Blocks; owns the event loop like ``faust worker``.
+
+    ``tracer`` and ``metrics`` go to the pipeline (no-ops when not given).
+    """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id())
-    runtime = WorkerRuntime(app, settings)
+    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
 
     async def prepare() -> tuple[Processor, SubscriberRunner]:
         await out.start()
         try:
-            pipeline = await runtime.start()
+            pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
             assert runtime.services is not None
             subs = SubscriberRunner(app, settings, runtime.services, out, clock=runtime.clock)
             await out.ensure_topics(
-                worker_topics(settings) + [TopicSpec(t, 1) for t in subs.topics()])
+                worker_topics(settings) + [TopicSpec(t, 1) for t in subs.topics()]
+            )
         except BaseException:
             await out.stop()
             raise

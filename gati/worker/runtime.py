@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from pathlib import Path
@@ -16,6 +17,7 @@ from gati.core.ports import Clock, SystemClock
 from gati.core.redact import Redactor
 from gati.errors import AppError
 from gati.modules.secrets import EnvSecrets, FileSecrets
+from gati.store.versions import CachedVersionState, VersionRegistry
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +53,21 @@ class WorkerRuntime:
         self._instances: dict[str, Any] = {}
         self.services: Services | None = None
         self.pipeline: Pipeline | None = None
+        self._refresher: asyncio.Task[None] | None = None
 
     def config(self) -> dict[str, Any]:
         cfg = {"database_url": self.settings.effective_app_database_url()}
         cfg.update(self.app.config)
         return cfg
 
-    async def start(self) -> Pipeline:
+    async def start(self, registry: VersionRegistry | None = None) -> Pipeline:
+        """Start modules and build the pipeline.
+
+        With a registry, the app's versions are registered and operator state (inactive
+        versions, tags) is followed in the background; a database that is down only
+        delays that, it never stops the worker.
+        """
+        self.app.validate()
         config = self.config()
         redactor = Redactor()
         entries: dict[str, ModuleEntry] = {}
@@ -81,20 +91,31 @@ class WorkerRuntime:
             secrets=Secrets(self.sources, redactor), metrics=self.metrics,
             versions=self._versions,
         )
+        state = None
+        if registry is not None:
+            try:
+                await registry.register(self.app)
+            except Exception as exc:
+                log.warning("could not register versions (will route without operator "
+                            "state until the database answers): %r", exc)
+            state = CachedVersionState(registry)
+            self._refresher = asyncio.get_running_loop().create_task(state.run())
         self.pipeline = Pipeline(
             self.app, self.services, clock=self.clock,
             worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
-            effects=self.effects,
+            effects=self.effects, versions=state,
         )
         return self.pipeline
 
     def _versions(self, handler_id: str) -> list[str]:
-        spec = self.app.handlers.get(handler_id)
-        if spec is None:
-            return []
-        return [spec.version] if spec.version else ["latest"]
+        family = self.app.families.get(handler_id)
+        return [] if family is None else [v.label for v in family.versions]
 
     async def close(self) -> None:
+        if self._refresher is not None:
+            self._refresher.cancel()
+            await asyncio.gather(self._refresher, return_exceptions=True)
+            self._refresher = None
         for name, instance in reversed(list(self._instances.items())):
             close = getattr(instance, "close", None)
             if close is None:
