@@ -16,8 +16,18 @@ from support import System, eventually, start_system
 from gati.store import Store, open_store
 
 MAX_BODY = 4096
-# The handler's database call is an effect step of its own.
-SUCCESS_STAGES = ["received", "routed", "handler_start", "effect", "handler_end", "responded"]
+# POST /users with auth and mail off: the global auth hook, the route timing hook (a clock
+# read on each side), the handler with its database insert and the welcome-mail call
+# (an effect even when SMTP is not configured), then the audit hook's log line.
+SUCCESS_STAGES = [
+    "received", "routed",
+    "hook_start", "hook_end",  # authenticate (global before)
+    "hook_start", "effect", "hook_end",  # timing_start (route before), clock read
+    "handler_start", "effect", "effect", "handler_end",  # db.insert_user, mail.send_welcome
+    "hook_start", "effect", "hook_end",  # timing_end (route after), clock read
+    "hook_start", "log", "hook_end",  # audit (route after)
+    "responded",
+]
 
 
 @pytest.fixture(scope="module", params=["embedded", "kafka"])
