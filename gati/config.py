@@ -43,6 +43,11 @@ class Settings:
     secrets_ttl_s: float = 60.0
     metrics_port: int = 0
     otlp_endpoint: str = ""
+    # Snapshots of lctx: off, on_error, always or sampled:<rate>; X-Gati-Debug: 1 asks
+    # for every snapshot of one request.
+    snapshots: str = "on_error"
+    # "production" refuses replay --live; anything else allows it.
+    environment: str = "production"
 
     @property
     def requests_topic(self) -> str:
@@ -144,6 +149,8 @@ def validate(s: Settings) -> Settings:
         raise bad("secrets_ttl_s", "must be a non-negative number of seconds")
     if not 0 <= s.metrics_port <= 65535:
         raise bad("metrics_port", "must be a port number (0 disables the worker's /metrics)")
+    if not (s.snapshots in ("off", "on_error", "always") or s.snapshots.startswith("sampled:")):
+        raise bad("snapshots", "must be off, on_error, always or sampled:<rate>")
     if s.lifecycle not in ("on", "off"):
         raise bad("lifecycle", "must be 'on' or 'off'")
     if "://" not in s.database_url:

@@ -56,6 +56,7 @@ class HandlerSpec:
     version: str | None = None
     request_contract: TypeContract | None = None
     response_contract: TypeContract | None = None
+    snapshots: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +97,21 @@ def _check_signature(func: Callable[..., Any]) -> None:
             f"({', '.join(p.name for p in positional) or 'none'}); "
             "a handler must take exactly (req, res, lctx, gctx)"
         )
+
+
+def check_snapshot_policy(policy: str, where: str) -> None:
+    """off, on_error, always, or sampled:<rate in 0..1>."""
+    if policy in ("off", "on_error", "always"):
+        return
+    if policy.startswith("sampled:"):
+        try:
+            rate = float(policy.split(":", 1)[1])
+        except ValueError:
+            rate = -1.0
+        if 0.0 <= rate <= 1.0:
+            return
+    raise AppError(f"{where}: snapshot policy {policy!r} must be off, on_error, always or "
+                   "sampled:<rate between 0 and 1>")
 
 
 class App:
@@ -142,6 +158,7 @@ class App:
         cleanup: list[HookArg] = (),  # type: ignore[assignment]
         version: str | None = None,
         tags: tuple[str, ...] | list[str] = (),
+        snapshots: str | None = None,
     ) -> Callable[[F], F]:
         """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``.
 
@@ -152,6 +169,8 @@ class App:
         """
         upper = method.upper()
         label = version or "initial"
+        if snapshots is not None:
+            check_snapshot_policy(snapshots, f"{upper} {path}")
         try:
             tsv = 0 if version is None else parse_tsv(version)
         except ValueError:
@@ -204,6 +223,7 @@ class App:
                 version=label,
                 request_contract=req_contract,
                 response_contract=res_contract,
+                snapshots=snapshots,
             )
             if family is None:
                 family = Family(hid, upper, path)

@@ -111,7 +111,9 @@ class LiveEffects:
         if error is None:
             detail["result"] = to_jsonable(result)
         else:
-            detail["error"] = {"type": type(error).__name__, "message": str(error)}
+            cls = type(error)
+            detail["error"] = {"type": cls.__name__, "message": str(error),
+                               "class": f"{cls.__module__}.{cls.__qualname__}"}
         self.scope.record(Stage.EFFECT, detail=detail,
                           error_code=None if error is None else "module_error")
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gati.core.app import App, HandlerSpec
-from gati.core.context import GlobalContext, LocalContext
+from gati.core.context import GlobalContext, LocalContext, Snapshot
 from gati.core.envelopes import Stage
 from gati.core.hooks import Hook, HookKind, HookTimeout
 from gati.core.http import Request, Response
@@ -73,13 +73,24 @@ class LocalContextController:
     async def run(
         self, spec: HandlerSpec, req: Request, res: Response, lctx: LocalContext,
         gctx: GlobalContext, scope: RequestScope, handler_timeout_s: float,
+        *, snapshots: str = "on_error", resume: Snapshot | None = None,
     ) -> Failure | None:
-        """Run the request; None when ``res`` holds the answer, else the failure."""
+        """Run the request; None when ``res`` holds the answer, else the failure.
+
+        ``snapshots`` is the policy (off, on_error, always); ``resume`` restores a
+        recorded snapshot and continues after the hooks it had already run (replay --at).
+        """
         args = (req, res, lctx, gctx)
         levels = (self.app.hooks, spec.hooks, lctx.hooks)
         failure: Failure | None = None
+        always = snapshots == "always"
+        if resume is not None:
+            lctx.restore(resume)
         try:
-            await self._before(levels, args, scope, lctx)
+            await self._before(levels, args, scope, lctx, always,
+                               resume.hook_index if resume else 0)
+            if always:
+                lctx.snapshot("before-handler")
             if not res.sent:
                 await self._handler(spec, args, scope, handler_timeout_s)
             for h in _reverse(levels, HookKind.AFTER):
@@ -87,6 +98,8 @@ class LocalContextController:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
+            if snapshots in ("always", "on_error"):
+                lctx.snapshot("on-error")
             failure = await self._on_error(exc, levels, args, scope, lctx)
         finally:
             for h in _reverse(levels, HookKind.CLEANUP):
@@ -97,15 +110,23 @@ class LocalContextController:
         return failure
 
     async def _before(self, levels: tuple[Any, ...], args: tuple[Any, ...],
-                      scope: RequestScope, lctx: LocalContext) -> None:
+                      scope: RequestScope, lctx: LocalContext, snapshot_each: bool,
+                      skip: int) -> None:
         res: Response = args[1]
+        seen = 0
         for level in levels:
             i = 0
             # Index loop: a before hook may register further local before hooks.
             while i < len(level.before):
+                seen += 1
+                if seen <= skip:  # already run before the snapshot we resume from
+                    i += 1
+                    continue
                 await self._hook(level.before[i], args, scope)
                 lctx.hook_index += 1
                 i += 1
+                if snapshot_each:
+                    lctx.snapshot(f"after-hook-{lctx.hook_index}")
                 if res.sent:  # a before hook answered: skip the rest and the handler
                     return
 

@@ -9,15 +9,17 @@ answer in the record.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from gati.core.app import App, HandlerSpec
-from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services
+from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services, Snapshot
 from gati.core.effects import Effects, LiveEffects
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope, Stage
 from gati.core.http import Request, Response, error_body
@@ -25,7 +27,7 @@ from gati.core.lcc import Failure, LocalContextController, failure_of
 from gati.core.observe import NoTracer, Tracer
 from gati.core.ports import Clock
 from gati.core.routing import Match
-from gati.core.scope import Publication, RequestScope
+from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan
 from gati.errors import GatiError, MethodNotAllowed, RoutingError
 
@@ -75,6 +77,7 @@ class Pipeline:
         effects: EffectsFactory | None = None,
         versions: VersionState | None = None,
         health: HealthTracker | None = None,
+        snapshots: str = "on_error",
     ) -> None:
         self.app = app
         self.services = services
@@ -91,21 +94,23 @@ class Pipeline:
         self.versions: VersionState = versions or NoVersionState()
         self.health = health or HealthTracker()
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
+        self.snapshots = snapshots
 
-    async def process(self, env: RequestEnvelope) -> Outcome:
+    async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None) -> Outcome:
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
                              worker_id=self.worker_id)
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
         with self.tracer.span("gati.request", attrs) as span:
-            outcome = await self._process(env, scope)
+            outcome = await self._process(env, scope, resume)
             span.set_attribute("http.status_code", outcome.response.status)
             span.set_attribute("gati.handler_id", outcome.response.handler_id or "")
         self._requests.inc(handler=outcome.response.handler_id or "-",
                            status=str(outcome.response.status))
         return outcome
 
-    async def _process(self, env: RequestEnvelope, scope: RequestScope) -> Outcome:
+    async def _process(self, env: RequestEnvelope, scope: RequestScope,
+                       resume: Snapshot | None) -> Outcome:
         scope.record(Stage.RECEIVED, detail={"method": env.method, "path": env.path,
                                              "gateway": env.gateway_id})
         if env.rejection is not None:
@@ -150,7 +155,7 @@ class Pipeline:
                 req = replace(req, body=spec.request_contract.parse(req.body))
         except GatiError as exc:
             return self._fail(env, scope, failure_of(exc))
-        outcome = await self._run(env, scope, spec, req, plan)
+        outcome = await self._run(env, scope, spec, req, plan, resume)
         if self.health.observe(family.handler_id, plan.serving.label,
                                outcome.response.status, self.clock.now_us()):
             self.on_unhealthy(family.handler_id, plan.serving.label)
@@ -179,8 +184,20 @@ class Pipeline:
         res.sent = False
         res.json(body)
 
+    def _policy(self, spec: HandlerSpec, env: RequestEnvelope) -> str:
+        """The snapshot policy of this request: X-Gati-Debug asks for every snapshot."""
+        debug = env.header("x-gati-debug")
+        if debug and debug.lower() not in ("0", "false", "no"):
+            return "always"
+        policy = spec.snapshots or self.snapshots
+        if policy.startswith("sampled:"):
+            rate = float(policy.split(":", 1)[1])
+            digest = hashlib.sha256(env.request_id.encode()).digest()
+            return "always" if int.from_bytes(digest[:8], "big") < rate * 2**64 else "on_error"
+        return policy
+
     async def _run(self, env: RequestEnvelope, scope: RequestScope, spec: HandlerSpec,
-                   req: Request, plan: Plan) -> Outcome:
+                   req: Request, plan: Plan, resume: Snapshot | None = None) -> Outcome:
         effects = self._effects(scope)
         meta = RequestMeta(
             request_id=env.request_id, method=env.method, path=env.path,
@@ -194,7 +211,8 @@ class Pipeline:
         remaining = max(0.0, (env.deadline_at_us - self.clock.now_us()) / 1e6)
         timeout = remaining if spec.timeout_s is None else min(spec.timeout_s, remaining)
         started = time.perf_counter()
-        failure = await self.lcc.run(spec, req, res, lctx, gctx, scope, timeout)
+        failure = await self.lcc.run(spec, req, res, lctx, gctx, scope, timeout,
+                                     snapshots=self._policy(spec, env), resume=resume)
         self._latency.observe(time.perf_counter() - started, handler=spec.handler_id)
         if failure is not None:
             return self._answer_failure(env, scope, failure)
@@ -215,7 +233,8 @@ class Pipeline:
             request_id=env.request_id, status=res.status_code, headers=res.frozen_headers(),
             body=res.body, completed_at_us=self.clock.now_us(), handler_id=spec.handler_id,
         )
-        scope.record(Stage.RESPONDED, status=res.status_code)
+        scope.record(Stage.RESPONDED, status=res.status_code, detail=_response_detail(response),
+                     limit=RESPONSE_LIMIT)
         return Outcome(response, tuple(scope.events), tuple(scope.outbox))
 
     def _fail(self, env: RequestEnvelope, scope: RequestScope, failure: Failure) -> Outcome:
@@ -234,8 +253,14 @@ class Pipeline:
                             **(failure.extra or {})),
             completed_at_us=self.clock.now_us(), handler_id=scope.handler_id,
         )
-        scope.record(Stage.RESPONDED, status=failure.status, error_code=failure.code)
+        scope.record(Stage.RESPONDED, status=failure.status, error_code=failure.code,
+                     detail=_response_detail(response), limit=RESPONSE_LIMIT)
         return Outcome(response, tuple(scope.events), tuple(scope.outbox))
+
+
+def _response_detail(response: ResponseEnvelope) -> dict[str, Any]:
+    return {"headers": [list(h) for h in response.headers],
+            "body_b64": base64.b64encode(response.body).decode()}
 
 
 def _flags(env: RequestEnvelope) -> dict[str, str]:

@@ -23,6 +23,8 @@ from gati.core.ports import Clock
 from gati.core.redact import MASK, Redactor, Secret
 
 DETAIL_LIMIT = 16_000
+# The responded step keeps the whole response, which replay compares against.
+RESPONSE_LIMIT = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,8 +58,9 @@ class RequestScope:
         error_code: str | None = None,
         detail: Any = None,
         handler_id: str | None = None,
+        limit: int = DETAIL_LIMIT,
     ) -> LifecycleEvent:
-        text = None if detail is None else self.dumps(detail)
+        text = None if detail is None else self.dumps(detail, limit)
         return self.trace.add(
             Stage(stage) if not isinstance(stage, Stage) else stage,
             self.clock.now_us(),
@@ -70,13 +73,13 @@ class RequestScope:
     def scrub(self, text: str) -> str:
         return self.redactor.scrub(text) if self.redactor.active else text
 
-    def dumps(self, value: Any) -> str:
+    def dumps(self, value: Any, limit: int = DETAIL_LIMIT) -> str:
         """JSON for the record: secrets masked, size bounded."""
         text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
         if self.redactor.active:
             text = self.redactor.scrub(text)
-        if len(text) > DETAIL_LIMIT:
-            text = json.dumps({"truncated": True, "head": text[: DETAIL_LIMIT - 100]})
+        if len(text) > limit:
+            text = json.dumps({"truncated": True, "head": text[: limit - 100]})
         return text
 
 

@@ -73,7 +73,8 @@ def parse_effect(event: LifecycleEvent) -> Effect:
     return Effect(
         kind=kind, module=d.get("module"), method=d.get("method"),
         args=tuple(d.get("args") or ()), kwargs=MappingProxyType(dict(d.get("kwargs") or {})),
-        result=d.get("result"), error=d.get("error"), attempts=int(d.get("attempts", 1)),
+        result=d.get("result"), error=_error(d.get("error")),
+        attempts=int(d.get("attempts", 1)),
         duration_ms=float(d.get("duration_ms", 0.0)),
     )
 
@@ -194,3 +195,10 @@ class Invocation(Result):
 
     sent: bool = False
     state: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
+
+
+def _error(recorded: Any) -> Any:
+    """The type and message of a failed call; the recorded class path is replay's concern."""
+    if isinstance(recorded, dict):
+        return {k: v for k, v in recorded.items() if k != "class"}
+    return recorded

@@ -103,7 +103,7 @@ class WorkerRuntime:
         self.pipeline = Pipeline(
             self.app, self.services, clock=self.clock,
             worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
-            effects=self.effects, versions=state,
+            effects=self.effects, versions=state, snapshots=self.settings.snapshots,
         )
         return self.pipeline
 

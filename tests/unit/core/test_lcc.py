@@ -219,7 +219,8 @@ async def test_module_domain_errors_are_not_retried_and_are_recorded() -> None:
     outcome = await _run(app, "/m", {"store": ModuleEntry(flaky, CallPolicy(retries=3))})
     assert outcome.response.status == 500 and flaky.calls == 1
     effect = next(json.loads(e.detail or "") for e in outcome.events if e.stage == "effect")
-    assert effect["error"] == {"type": "LookupError", "message": "transient"}
+    assert effect["error"] == {"type": "LookupError", "message": "transient",
+                               "class": "builtins.LookupError"}
 
 
 async def test_a_module_call_past_its_timeout_is_a_504() -> None:
