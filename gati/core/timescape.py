@@ -22,6 +22,7 @@ from gati.errors import AppError, GatiError
 
 Transform = Callable[[Any], Any]
 
+STABLE = "stable"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TAG = re.compile(r"^[A-Za-z][A-Za-z0-9._-]{0,63}$")
 
@@ -167,7 +168,8 @@ class Family:
     ) -> Version:
         """The version a request asks for.
 
-        Nothing: the latest active version, except that a breaking version with no
+        Nothing: the active version tagged ``stable`` if there is one, else the latest
+        active version, except that a breaking version with no
         transformer from its predecessor is opt-in (served only to clients that name it
         or a later time). A tag (declared in code or added by an operator): its version.
         A timestamp: the latest version at or before it.
@@ -177,7 +179,12 @@ class Family:
             VersionNotFound: an unknown tag, or a time before the first version.
         """
         off = set(inactive)
+        extra = extra_tags or {}
         if preference is None or not preference.strip():
+            # A version tagged "stable" (in code or by an operator) is the default.
+            for v in reversed(self.versions):
+                if v.label not in off and STABLE in (*v.tags, *extra.get(v.label, ())):
+                    return v
             for i in range(len(self.versions) - 1, -1, -1):
                 v = self.versions[i]
                 if v.label in off or self._opt_in(i):
@@ -185,7 +192,6 @@ class Family:
                 return v
             return self.latest
         pref = preference.strip()
-        extra = extra_tags or {}
         for v in self.versions:
             if pref in v.tags or pref == v.label or pref in extra.get(v.label, ()):
                 return v

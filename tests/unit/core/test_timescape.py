@@ -240,3 +240,12 @@ async def test_unknown_and_malformed_versions_are_4xx_listing_the_valid_ones() -
     assert "2024-01-01 (v1)" in body["error"]["message"]
     status, body, _ = await _get(app, "yesterday!")
     assert status == 400 and body["error"]["code"] == "malformed_version"
+
+
+def test_a_stable_tag_is_the_default_for_unpinned_requests() -> None:
+    family = Family("h", "GET", "/x")
+    family.add(Version("2024-01-01", parse_tsv("2024-01-01"), ("v1", "stable"), None))
+    family.add(Version("2025-01-01", parse_tsv("2025-01-01"), ("v2",), None))
+    assert family.resolve(None).label == "2024-01-01"
+    assert family.resolve(None, extra_tags={"2025-01-01": {"stable"}}).label == "2025-01-01"
+    assert family.resolve(None, inactive={"2024-01-01"}).label == "2025-01-01"

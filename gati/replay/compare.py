@@ -1,0 +1,137 @@
+"""Comparing a replay with its record: the trace step by step, the response by value."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from gati.core.envelopes import LifecycleEvent
+from gati.core.pipeline import Outcome
+from gati.replay.ledger import Divergence, describe_effect
+from gati.replay.record import RecordedRequest, Step
+
+# Stages whose presence depends on configuration or timing, not on the handler's logic.
+_IGNORED = {"snapshot", "log"}
+
+
+def signature(
+    stage: str, status: int | None, error_code: str | None, detail: dict[str, Any]
+) -> str:
+    """What must be equal for two steps to be the same step."""
+    if stage in ("hook_start", "hook_end", "hook_error"):
+        return f"{stage} {str(detail.get('hook', '?')).rsplit('.', 1)[-1]} ({detail.get('kind')})"
+    if stage == "effect":
+        return f"effect {describe_effect(detail)}"
+    if stage == "transform":
+        return f"transform {detail.get('direction')} {detail.get('from')}->{detail.get('to')}"
+    if stage in ("failed", "handler_end", "responded", "timeout", "rejected"):
+        return f"{stage} {status or ''} {error_code or ''}".rstrip()
+    if stage == "routed":
+        return f"routed {detail.get('version')}"
+    return stage
+
+
+def recorded_trace(record: RecordedRequest, after_seq: int = -1) -> list[str]:
+    return [
+        signature(s.stage, s.status, s.error_code, s.detail)
+        for s in record.steps
+        if s.seq > after_seq and s.stage not in _IGNORED
+    ]
+
+
+def replayed_trace(events: tuple[LifecycleEvent, ...]) -> list[str]:
+    out = []
+    for e in events:
+        if e.stage in _IGNORED:
+            continue
+        detail = json.loads(e.detail) if e.detail else {}
+        out.append(signature(e.stage, e.status, e.error_code, detail))
+    return out
+
+
+def first_trace_difference(recorded: list[str], replayed: list[str]) -> Divergence | None:
+    for i, (a, b) in enumerate(zip(recorded, replayed, strict=False)):
+        if a != b:
+            return Divergence(i, "trace", f"step {i}: recorded {a!r}, replay {b!r}", a, b)
+    if len(recorded) != len(replayed):
+        i = min(len(recorded), len(replayed))
+        longer, which = (recorded, "the record") if len(recorded) > i else (replayed, "replay")
+        return Divergence(
+            i,
+            "trace",
+            f"step {i}: only {which} has {longer[i]!r}",
+            recorded[i] if i < len(recorded) else None,
+            replayed[i] if i < len(replayed) else None,
+        )
+    return None
+
+
+def response_difference(record: RecordedRequest, outcome: Outcome) -> Divergence | None:
+    got = outcome.response
+    want = record.response
+    if got.status != want.status:
+        return Divergence(
+            None,
+            "response",
+            f"response status differs: recorded {want.status}, replay {got.status}",
+            want.status,
+            got.status,
+        )
+    if got.body == want.body:
+        return None
+    try:
+        a, b = json.loads(want.body), json.loads(got.body)
+    except ValueError:
+        return Divergence(
+            None, "response", "response body differs (not JSON)", want.body[:200], got.body[:200]
+        )
+    path = _first_json_difference(a, b, "$")
+    if path is None:
+        return None  # same JSON value, different bytes (key order or spacing)
+    return Divergence(
+        None,
+        "response",
+        f"response body differs at {path[0]}: recorded {_short(path[1])}, replay {_short(path[2])}",
+        path[1],
+        path[2],
+    )
+
+
+def _first_json_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any] | None:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return (f"{path}.{key}", a.get(key, "<absent>"), b.get(key, "<absent>"))
+            found = _first_json_difference(a[key], b[key], f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            found = _first_json_difference(x, y, f"{path}[{i}]")
+            if found:
+                return found
+        if len(a) != len(b):
+            return (f"{path}.length", len(a), len(b))
+        return None
+    return None if a == b else (path, a, b)
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def unused_effects(steps: list[Step]) -> Divergence | None:
+    if not steps:
+        return None
+    first = steps[0]
+    return Divergence(
+        first.seq,
+        "effect",
+        f"effect at step {first.seq}: recorded "
+        f"{describe_effect(first.detail)}, replay never made it "
+        f"({len(steps)} recorded effect(s) unused)",
+        describe_effect(first.detail),
+        None,
+    )
