@@ -192,7 +192,7 @@ class Replayer:
         want = recorded_trace(record, after_seq=at if at is not None else -1)
         got = replayed_trace(outcome.events)
         if at is not None and "routed" in " ".join(got[:3]):
-            got = got[[i for i, s in enumerate(got) if s.startswith("routed")][0] + 1 :]
+            got = got[next(i for i, s in enumerate(got) if s.startswith("routed")) + 1 :]
             want = [s for s in want if not s.startswith(("hook_start", "hook_end")) or s in got]
         divergence = divergences[0] if divergences else None
         if divergence is None and effects_ref:

