@@ -56,6 +56,63 @@ class LifecycleRow:
     detail: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class TimelineStep:
+    """One lifecycle step; ``detail`` is its parsed JSON (the raw text if not JSON)."""
+
+    seq: int
+    stage: str
+    at: datetime
+    ms_since_start: float
+    handler_id: str | None
+    status: int | None
+    error_code: str | None
+    detail: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A request as recorded: its envelope and outcome, and its steps in order.
+
+    Fields come from the ``requests`` row when it is recorded and from the lifecycle
+    steps otherwise (the two arrive on different topics). ``version`` is the one the
+    ``routed`` step names; ``duration_ms`` runs from the gateway receiving the request
+    to the answer, or spans the recorded steps when either end is missing.
+    """
+
+    request_id: str
+    recorded_envelope: bool
+    method: str | None
+    path: str | None
+    query: str | None
+    client: str | None
+    gateway_id: str | None
+    version_pref: str | None
+    received_at: datetime | None
+    completed_at: datetime | None
+    handler_id: str | None
+    version: str | None
+    status: int | None
+    error_code: str | None
+    duration_ms: float | None
+    steps: tuple[TimelineStep, ...]
+
+    @property
+    def answered(self) -> bool:
+        return self.status is not None
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``Store.prune`` deleted (or, with ``dry_run``, would delete)."""
+
+    before: datetime
+    requests: int
+    lifecycle_events: int
+    batches: int
+    dry_run: bool
+
+
 def create_engine(url: str) -> AsyncEngine:
     """An engine for ``url``; SQLite files get their directory created."""
     try:
@@ -89,8 +146,15 @@ class Store:
         env_rows = {e.request_id: _envelope_row(e) for e in envelopes}
         event_rows: dict[tuple[str, int], dict[str, Any]] = {}
         outcome_rows: dict[str, dict[str, Any]] = {}
+        version_rows: dict[str, dict[str, Any]] = {}
         for ev in events:
             event_rows.setdefault((ev.request_id, ev.seq), _event_row(ev))
+            if ev.stage == Stage.ROUTED.value and ev.detail:
+                version = _routed_version(ev.detail)
+                if version is not None:
+                    version_rows[ev.request_id] = {"request_id": ev.request_id,
+                                                   "handler_id": ev.handler_id,
+                                                   "version": version}
             if ev.stage == Stage.RESPONDED.value:
                 outcome_rows[ev.request_id] = {
                     "request_id": ev.request_id,
@@ -103,6 +167,8 @@ class Store:
             async with self.engine.begin() as conn:
                 await self._upsert(conn, list(env_rows.values()), _ENVELOPE_COLUMNS)
                 await self._upsert(conn, list(outcome_rows.values()), _OUTCOME_COLUMNS)
+                await self._upsert(conn, list(version_rows.values()),
+                                   ("handler_id", "version"))
                 if event_rows:
                     stmt = self._insert(lifecycle_events).on_conflict_do_nothing(
                         index_elements=["request_id", "seq"]
@@ -161,6 +227,103 @@ class Store:
                 ).scalar_one()
             )
 
+    async def timeline(self, request_id: str) -> Timeline | None:
+        """Everything recorded about one request, or None when nothing is.
+
+        Reads the tables directly (not the views), so it works at any schema revision.
+        """
+        q = (
+            sa.select(lifecycle_events)
+            .where(lifecycle_events.c.request_id == request_id)
+            .order_by(lifecycle_events.c.seq)
+        )
+        try:
+            async with self.engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        sa.select(requests).where(requests.c.request_id == request_id)
+                    )
+                ).mappings().first()
+                events = (await conn.execute(q)).mappings().all()
+        except SQLAlchemyError as exc:
+            raise StoreError(f"reading request {request_id} failed: {exc}") from exc
+        if row is None and not events:
+            return None
+        return build_timeline(request_id, dict(row) if row else None, [dict(e) for e in events])
+
+    async def prune(
+        self, before: datetime, *, batch_size: int = 1000, dry_run: bool = False
+    ) -> PruneResult:
+        """Delete whole requests older than ``before``: their row and all their events.
+
+        A request's age is its ``received_at`` (its ``completed_at`` when the envelope
+        was never recorded); events whose request has no row go when their last event is
+        older than ``before``. Each batch of ``batch_size`` requests is one transaction,
+        so a long prune never holds locks for long and can be interrupted safely.
+        ``dry_run`` only counts what would go.
+        """
+        if before.tzinfo is None:
+            raise ValueError("before must be timezone-aware")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        before = before.astimezone(UTC)
+        selections = _prunable(before)
+        try:
+            if dry_run:
+                return await self._count_prunable(before, selections)
+            n_requests = n_events = batches = 0
+            for select_ids, has_row in selections:
+                while True:
+                    async with self.engine.begin() as conn:
+                        ids = list(
+                            (await conn.execute(select_ids.limit(batch_size))).scalars().all()
+                        )
+                        if not ids:
+                            break
+                        batches += 1
+                        for chunk in _chunks(ids, _IN_CHUNK):
+                            n_events += await _delete(conn, lifecycle_events, chunk)
+                            if has_row:
+                                n_requests += await _delete(conn, requests, chunk)
+                    if len(ids) < batch_size:
+                        break
+        except SQLAlchemyError as exc:
+            raise StoreError(f"pruning history before {before.isoformat()} failed: {exc}") from exc
+        return PruneResult(before, n_requests, n_events, batches, dry_run=False)
+
+    async def _count_prunable(
+        self, before: datetime, selections: list[tuple[sa.Select[Any], bool]]
+    ) -> PruneResult:
+        n_requests = n_events = 0
+        async with self.engine.connect() as conn:
+            for select_ids, has_row in selections:
+                ids = select_ids.subquery()
+                n_events += int(
+                    (
+                        await conn.execute(
+                            sa.select(sa.func.count())
+                            .select_from(lifecycle_events)
+                            .where(lifecycle_events.c.request_id.in_(sa.select(ids.c.request_id)))
+                        )
+                    ).scalar_one()
+                )
+                if has_row:
+                    n_requests += int(
+                        (
+                            await conn.execute(sa.select(sa.func.count()).select_from(ids))
+                        ).scalar_one()
+                    )
+        return PruneResult(before, n_requests, n_events, 0, dry_run=True)
+
+
+def _routed_version(detail: str) -> str | None:
+    """The version that served a request, from its ``routed`` step."""
+    try:
+        value = json.loads(detail).get("version")
+    except (ValueError, AttributeError):
+        return None
+    return value if isinstance(value, str) else None
+
 
 def _envelope_row(env: RequestEnvelope) -> dict[str, Any]:
     return {
@@ -190,6 +353,119 @@ def _event_row(ev: LifecycleEvent) -> dict[str, Any]:
         "detail": ev.detail,
         "worker_id": ev.worker_id,
     }
+
+
+def _parse_detail(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _ms(later: datetime, earlier: datetime) -> float:
+    return round((later - earlier).total_seconds() * 1000, 3)
+
+
+def build_timeline(
+    request_id: str, row: dict[str, Any] | None, events: Sequence[dict[str, Any]]
+) -> Timeline:
+    """Assemble a Timeline from a ``requests`` row (or None) and ``lifecycle_events`` rows."""
+    start = events[0]["at"] if events else None  # the first step, in seq order
+    steps = tuple(
+        TimelineStep(
+            seq=e["seq"],
+            stage=e["stage"],
+            at=e["at"],
+            ms_since_start=_ms(e["at"], start) if start is not None else 0.0,
+            handler_id=e["handler_id"],
+            status=e["status"],
+            error_code=e["error_code"],
+            detail=_parse_detail(e["detail"]),
+        )
+        for e in events
+    )
+    first: dict[str, TimelineStep] = {}
+    for step in steps:
+        first.setdefault(step.stage, step)
+    received = first.get(Stage.RECEIVED.value)
+    routed = first.get(Stage.ROUTED.value)
+    responded = first.get(Stage.RESPONDED.value)
+    got = row or {}
+
+    def from_detail(step: TimelineStep | None, key: str) -> Any:
+        return step.detail.get(key) if step and isinstance(step.detail, dict) else None
+
+    received_at = got.get("received_at")
+    completed_at = got.get("completed_at") or (responded.at if responded else None)
+    if received_at is not None and completed_at is not None:
+        duration: float | None = _ms(completed_at, received_at)
+    elif steps:
+        duration = _ms(steps[-1].at, steps[0].at)
+    else:
+        duration = None
+    handler_id = got.get("handler_id") or (routed.handler_id if routed else None)
+    if handler_id is None and responded is not None:
+        handler_id = responded.handler_id
+    version = from_detail(routed, "version")
+    return Timeline(
+        request_id=request_id,
+        recorded_envelope=received_at is not None,
+        method=got.get("method") or from_detail(received, "method"),
+        path=got.get("path") or from_detail(received, "path"),
+        query=got.get("query"),
+        client=got.get("client"),
+        gateway_id=got.get("gateway_id") or from_detail(received, "gateway"),
+        version_pref=got.get("version_pref"),
+        received_at=received_at,
+        completed_at=completed_at,
+        handler_id=handler_id,
+        version=None if version is None else str(version),
+        status=got.get("status") if got.get("status") is not None else (
+            responded.status if responded else None
+        ),
+        error_code=got.get("error_code") or (responded.error_code if responded else None),
+        duration_ms=duration,
+        steps=steps,
+    )
+
+
+_IN_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def _delete(conn: AsyncConnection, table: sa.Table, ids: list[str]) -> int:
+    result = await conn.execute(sa.delete(table).where(table.c.request_id.in_(ids)))
+    return int(result.rowcount)
+
+
+def _prunable(before: datetime) -> list[tuple[sa.Select[Any], bool]]:
+    """Selections of prunable request ids, each with whether it has a ``requests`` row.
+
+    Three, so that each can use an index: by ``received_at``; rows whose envelope never
+    arrived (aged by ``completed_at``); and events with no row at all.
+    """
+    r = requests.c
+    by_received = sa.select(r.request_id).where(r.received_at < before)
+    by_completed = sa.select(r.request_id).where(
+        r.received_at.is_(None), r.completed_at < before
+    )
+    ev = lifecycle_events.alias("ev")
+    later = lifecycle_events.alias("later")
+    orphans = (
+        sa.select(ev.c.request_id)
+        .where(
+            ev.c.at < before,
+            ~sa.exists().where(r.request_id == ev.c.request_id),
+            ~sa.exists().where(later.c.request_id == ev.c.request_id, later.c.at >= before),
+        )
+        .distinct()
+    )
+    return [(by_received, True), (by_completed, True), (orphans, False)]
 
 
 async def open_store(url: str, *, migrate_first: bool = False) -> Store:

@@ -1,0 +1,33 @@
+"""The SQL views over the record, by name and columns: a user interface, like the tables.
+
+Migration ``0002`` creates them on PostgreSQL and SQLite (its SQL is frozen there, as a
+migration's must be); docs/sql.md documents them and is a tested cookbook of queries
+over them. Columns are only ever added: a test checks that each database's views have
+exactly these columns, in this order.
+"""
+
+from __future__ import annotations
+
+VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
+    "request_timeline": (
+        "request_id", "seq", "stage", "at", "ms_since_start", "handler_id", "status",
+        "error_code", "hook", "module", "method", "detail",
+    ),
+    "effects": (
+        "request_id", "seq", "at", "handler_id", "kind", "module", "method", "args",
+        "kwargs", "result", "error", "duration_ms", "attempts",
+    ),
+    "module_calls": (
+        "module", "method", "request_id", "seq", "at", "handler_id", "duration_ms", "ok",
+    ),
+    "slowest_handlers": ("handler_id", "count", "avg_ms", "p50_ms", "p95_ms", "max_ms"),
+    "slowest_hooks": (
+        "hook", "kind", "level", "count", "errors", "avg_ms", "p95_ms", "max_ms",
+    ),
+    "errors_by_handler": (
+        "handler_id", "version", "status", "error_code", "count", "last_seen",
+    ),
+    "version_usage": ("handler_id", "version", "hour", "requests"),
+}
+
+VIEWS: tuple[str, ...] = tuple(VIEW_COLUMNS)
