@@ -48,6 +48,11 @@ class Settings:
     snapshots: str = "on_error"
     # "production" refuses replay --live; anything else allows it.
     environment: str = "production"
+    # AES-256 key (base64) shared by gateways and workers; sensitive request values are
+    # sealed with it before they reach the log. Unset: they travel in clear (a warning).
+    seal_key: str = ""
+    sensitive_headers: str = ""
+    sensitive_fields: str = ""
 
     @property
     def requests_topic(self) -> str:

@@ -8,6 +8,7 @@ database URL of their record, which is all a behaviour test needs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import os
 import shutil
 import signal
@@ -111,10 +112,20 @@ class System:
     database_url: str
     procs: dict[str, Proc] = field(default_factory=dict)
     env: dict[str, str] = field(default_factory=dict)
+    app: str = "examples.users.app:app"
 
-    def stop(self) -> None:
-        for proc in self.procs.values():
-            proc.stop()
+    def stop(self, *, replay: bool = True) -> None:
+        """Stop the processes; first replay every request this system recorded.
+
+        Every request the test suite sends is thereby replayed against the record, and a
+        divergence fails the module that caused it.
+        """
+        try:
+            if replay:
+                asyncio.run(replay_everything(self))
+        finally:
+            for proc in self.procs.values():
+                proc.stop()
 
     def logs(self) -> str:
         return "\n".join(f"--- {n}\n{p.tail()}" for n, p in self.procs.items())
@@ -134,11 +145,11 @@ class DevSystem(System):
         proc = Proc(
             "dev", ["dev", app, "--port", str(port)], env, tmp / "dev.log"
         ).start()
-        system = cls("embedded", f"http://127.0.0.1:{port}", db, {"dev": proc}, env)
+        system = cls("embedded", f"http://127.0.0.1:{port}", db, {"dev": proc}, env, app)
         deadline = time.monotonic() + 60
         while "Gati dev server for" not in proc.tail(200):
             if not proc.alive() or time.monotonic() > deadline:
-                system.stop()
+                system.stop(replay=False)
                 raise RuntimeError(f"gati dev did not start:\n{proc.tail()}")
             time.sleep(0.1)
         return system
@@ -163,11 +174,12 @@ class KafkaSystem(System):
                 "GATI_DATABASE_URL": database_url,
                 "GATI_TOPIC_PREFIX": f"t{tag}",
                 "GATI_GATEWAY_ID": f"gw{tag}",
+                "GATI_SEAL_KEY": base64.urlsafe_b64encode(os.urandom(32)).decode(),
                 **extra_env,
             }
         )
         subprocess.run([GATI, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
-        system = cls("kafka", f"http://127.0.0.1:{port}", database_url, {}, env)
+        system = cls("kafka", f"http://127.0.0.1:{port}", database_url, {}, env, app)
         system.procs["gateway"] = Proc(
             "gateway", ["gateway", "--port", str(port)], env, tmp / "gateway.log"
         ).start()
@@ -178,7 +190,7 @@ class KafkaSystem(System):
         try:
             asyncio.run(system._wait_ready())
         except BaseException:
-            system.stop()
+            system.stop(replay=False)
             raise
         return system
 
@@ -221,3 +233,36 @@ def start_system(
     bootstrap = request.getfixturevalue("kafka_bootstrap")
     db = request.getfixturevalue("fresh_pg_database")
     return KafkaSystem.start(tmp, bootstrap=bootstrap, database_url=db, extra_env=env, app=app)
+
+
+async def replay_everything(system: System) -> None:
+    """Replay all complete records of ``system`` once the recorder has caught up."""
+    from sqlalchemy import text
+
+    from gati.cli.loader import load_app
+    from gati.replay import Replayer
+    from gati.store import open_store
+
+    store = await open_store(system.database_url)
+    try:
+
+        async def settled() -> bool:
+            first = await store.count_events()
+            await asyncio.sleep(0.3)  # a quiet interval is the condition: no new rows
+            return first == await store.count_events()
+
+        await eventually(settled, within=30, what="the recorder to catch up")
+        async with store.engine.connect() as conn:
+            ids = [r[0] for r in await conn.execute(text(
+                "SELECT request_id FROM requests WHERE status IS NOT NULL "
+                "AND method IS NOT NULL ORDER BY received_at"))]
+        app = load_app(system.app)
+        batch = await Replayer(app=app, engine=store.engine).replay_many(ids)
+        problems = [f"{r.request_id}: {r.divergence.message if r.divergence else r.error}"
+                    for r in (*batch.diverged, *batch.failed)
+                    if r.error != "no complete record"]
+        assert not problems, (
+            f"{len(problems)} of {batch.total} recorded requests did not replay identically:\n"
+            + "\n".join(problems[:10]))
+    finally:
+        await store.close()

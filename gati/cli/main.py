@@ -105,11 +105,19 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
 
     if app:
         load_app(app)
+    from gati.codec.seal import sealer_for
+
     settings = _settings(gateway_id=gateway_id)
+    sealer = sealer_for(settings.seal_key, settings.sensitive_headers, settings.sensitive_fields)
+    if sealer is None:
+        click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
+                   "sensitive values go to Kafka in clear (the record still masks them)",
+                   err=True)
     gw = Gateway(
         settings,
         KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id()),
         metrics=PrometheusMetrics(),
+        sealer=sealer,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -249,7 +257,12 @@ def show_config() -> None:
 
     for name, default in gati_config.documented_variables().items():
         current = os.environ.get(name)
-        shown = _safe_url(current) if current and "URL" in name else current
+        if current and "URL" in name:
+            shown: str | None = _safe_url(current)
+        elif current and ("KEY" in name or "PASSWORD" in name or "SECRET" in name):
+            shown = "***"
+        else:
+            shown = current
         click.echo(f"{name}={shown if current is not None else ''}  (default: {default})")
 
 
@@ -403,9 +416,14 @@ def main() -> None:
 
 
 def _register_groups() -> None:
+    from gati.cli.replay_cmd import replay
     from gati.cli.timescape_cmd import timescape
 
     cli.add_command(timescape)
+    cli.add_command(replay)
+    from gati.cli.commands_types import register_type_commands
+
+    register_type_commands(cli)  # manifest, schemas, codegen, contracts
 
 
 _register_groups()

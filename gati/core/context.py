@@ -224,8 +224,21 @@ class SecretSource:
         raise NotImplementedError
 
 
+class RequestSecrets:
+    """``gctx.secrets`` for one request: each lookup is an effect (name and found, no value)."""
+
+    __slots__ = ("_effects", "_secrets")
+
+    def __init__(self, secrets: Secrets, effects: Effects) -> None:
+        self._secrets = secrets
+        self._effects = effects
+
+    def get(self, name: str) -> Secret:
+        return self._effects.secret(name, lambda: self._secrets.get(name))
+
+
 class Secrets:
-    """``gctx.secrets``: values come back as ``Secret`` and are registered for redaction."""
+    """The worker's secrets: values come back as ``Secret`` and are registered for redaction."""
 
     def __init__(self, sources: list[SecretSource], redactor: Redactor) -> None:
         self._sources = sources
@@ -316,7 +329,7 @@ class GlobalContext:
         self.modules = ModuleRegistry(services.modules, effects)
         self.config: Mapping[str, Any] = services.config
         assert services.secrets is not None
-        self.secrets = services.secrets
+        self.secrets = RequestSecrets(services.secrets, effects)
         self.metrics = services.metrics
         self.timescape = Timescape(services.versions)
         self._scope = scope

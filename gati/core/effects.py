@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gati.core.envelopes import Stage
+from gati.core.redact import Secret
 from gati.core.scope import RequestScope, to_jsonable
 from gati.errors import GatiError
 
@@ -47,6 +48,10 @@ class Effects(Protocol):
 
     def uuid(self) -> str: ...
 
+    def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        """A secret by name: whether it exists is recorded, its value never."""
+        ...
+
     async def call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
         invoke: Callable[[], Any], policy: CallPolicy,
@@ -74,6 +79,19 @@ class LiveEffects:
         value = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         self.scope.record(Stage.EFFECT, detail={"kind": "uuid", "value": value})
         return value
+
+    def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        try:
+            found = lookup()
+        except GatiError:
+            self.scope.record(Stage.EFFECT, detail={"kind": "secret", "name": name,
+                                                    "found": False})
+            raise
+        # The value's token, never the value: replay hands the handler this token.
+        token = self.scope.redactor.masker.mask(found.reveal())
+        self.scope.record(Stage.EFFECT, detail={"kind": "secret", "name": name, "found": True,
+                                                "mask": token})
+        return found
 
     async def call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -78,6 +78,7 @@ class Pipeline:
         versions: VersionState | None = None,
         health: HealthTracker | None = None,
         snapshots: str = "on_error",
+        sensitive_values: Callable[[RequestEnvelope], list[str]] | None = None,
     ) -> None:
         self.app = app
         self.services = services
@@ -95,10 +96,13 @@ class Pipeline:
         self.health = health or HealthTracker()
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
         self.snapshots = snapshots
+        self.sensitive_values = sensitive_values
 
     async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None) -> Outcome:
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
                              worker_id=self.worker_id)
+        if self.sensitive_values is not None:
+            scope.local_secrets = tuple(v for v in self.sensitive_values(env) if len(v) >= 4)
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
         with self.tracer.span("gati.request", attrs) as span:
@@ -244,9 +248,7 @@ class Pipeline:
 
     def _answer_failure(self, env: RequestEnvelope, scope: RequestScope,
                         failure: Failure) -> Outcome:
-        message = failure.message
-        if self.services.redactor.active:
-            message = self.services.redactor.scrub(message)
+        message = scope.scrub(failure.message)
         response = ResponseEnvelope(
             request_id=env.request_id, status=failure.status, headers=_JSON + failure.headers,
             body=error_body(failure.status, failure.code, message, env.request_id,

@@ -10,6 +10,8 @@ database.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import threading
 
 MASK = "[REDACTED]"
@@ -48,10 +50,30 @@ class Secret:
         raise TypeError("a Secret cannot be pickled or copied out of the process")
 
 
+class Masker:
+    """What a redacted value becomes in the record.
+
+    With a key, a keyed token of the value (``[REDACTED:3f9a...]``): equal values get
+    equal tokens and different values different ones, so code that compares a header
+    with a secret replays exactly, while the value itself cannot be read back. Without a
+    key, one constant mask.
+    """
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key
+
+    def mask(self, value: str) -> str:
+        if self._key is None:
+            return MASK
+        digest = hmac.new(self._key, value.encode(), hashlib.sha256).hexdigest()[:16]
+        return f"[REDACTED:{digest}]"
+
+
 class Redactor:
     """Known secret values, and their removal from any text that is about to be recorded."""
 
-    def __init__(self) -> None:
+    def __init__(self, masker: Masker | None = None) -> None:
+        self.masker = masker or Masker()
         self._values: set[str] = set()
         self._ordered: tuple[str, ...] = ()
         self._lock = threading.Lock()
@@ -71,12 +93,5 @@ class Redactor:
     def scrub(self, text: str) -> str:
         for value in self._ordered:
             if value in text:
-                text = text.replace(value, MASK)
+                text = text.replace(value, self.masker.mask(value))
         return text
-
-    def scrub_bytes(self, data: bytes) -> bytes:
-        for value in self._ordered:
-            raw = value.encode()
-            if raw in data:
-                data = data.replace(raw, MASK.encode())
-        return data

@@ -42,6 +42,8 @@ class RequestScope:
     worker_id: str | None = None
     trace: Trace = field(init=False)
     outbox: list[Publication] = field(default_factory=list)
+    # Values sensitive for this request only (its Authorization header, ...).
+    local_secrets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.request_id, worker_id=self.worker_id)
@@ -71,13 +73,17 @@ class RequestScope:
         )
 
     def scrub(self, text: str) -> str:
-        return self.redactor.scrub(text) if self.redactor.active else text
+        if self.redactor.active:
+            text = self.redactor.scrub(text)
+        for value in self.local_secrets:
+            if value in text:
+                text = text.replace(value, self.redactor.masker.mask(value))
+        return text
 
     def dumps(self, value: Any, limit: int = DETAIL_LIMIT) -> str:
         """JSON for the record: secrets masked, size bounded."""
-        text = json.dumps(to_jsonable(value), separators=(",", ":"), ensure_ascii=False)
-        if self.redactor.active:
-            text = self.redactor.scrub(text)
+        text = self.scrub(json.dumps(to_jsonable(value), separators=(",", ":"),
+                                     ensure_ascii=False))
         if len(text) > limit:
             text = json.dumps({"truncated": True, "head": text[: limit - 100]})
         return text

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from gati.codec.seal import masker_for, new_key, sealer_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.gateway.asgi import Gateway
@@ -42,11 +43,17 @@ async def run_dev(
     metrics = PrometheusMetrics()
     tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
     metrics_server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
-    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
+    # One process: gateway, worker and recorder share a random key when none is set.
+    one_key = None if settings.seal_key else new_key()
+    masker = masker_for(settings.seal_key, one_key)
+    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics, masker=masker)
     pipeline = await runtime.start(VersionRegistry(store.engine))
     assert runtime.services is not None
-    gateway = Gateway(settings, log, manage_log=False, metrics=metrics)
-    processor = Processor(settings, pipeline, log, clock=runtime.clock)
+    # One process: gateway and worker can share a random key when none is configured.
+    sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
+                        settings.sensitive_fields, ephemeral=one_key)
+    gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=sealer)
+    processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=sealer)
     worker = LogWorker(
         processor.handle,
         log,
@@ -66,7 +73,7 @@ async def run_dev(
                 concurrency=settings.worker_concurrency,
             )
         )
-    recorder = Recorder(settings, log, store)
+    recorder = Recorder(settings, log, store, masker=masker, sealer=sealer)
     server = uvicorn.Server(
         uvicorn.Config(
             gateway,

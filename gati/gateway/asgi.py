@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from gati.codec.envelopes import EnvelopeCodec
+from gati.codec.seal import Sealer
 from gati.config import Settings
 from gati.core.envelopes import Rejection, RequestEnvelope, ResponseEnvelope
 from gati.core.http import error_body
@@ -73,8 +74,10 @@ class Gateway:
         codec: EnvelopeCodec | None = None,
         manage_log: bool = True,
         metrics: PrometheusMetrics | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
+        self.sealer = sealer
         self.log = event_log
         self.clock = clock or SystemClock()
         self.codec = codec or EnvelopeCodec()
@@ -221,6 +224,8 @@ class Gateway:
             version_pref=_version_pref(headers, query),
             rejection=rejection,
         )
+        if self.sealer is not None:
+            env = self.sealer.seal(env)  # sensitive values leave this process encrypted
         waiting = self.replies.expect(request_id) if rejection is None else None
         try:
             send_budget = max(0.05, min(5.0, (deadline - self.clock.now_us()) / 1e6))

@@ -13,9 +13,11 @@ import logging
 from dataclasses import dataclass
 
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
+from gati.codec.seal import Sealer, Sensitive, mask, masker_for, sealer_for
 from gati.config import Settings
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.core.ports import Clock, EventLog, LogRecord, SystemClock, TopicSpec
+from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, StoreError
 from gati.store.store import Store
 
@@ -40,6 +42,8 @@ class Recorder:
         *,
         codec: EnvelopeCodec | None = None,
         clock: Clock | None = None,
+        masker: Masker | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
         self.log = event_log
@@ -47,6 +51,12 @@ class Recorder:
         self.codec = codec or EnvelopeCodec()
         self.clock = clock or SystemClock()
         self.stats = RecorderStats()
+        self.sensitive = Sensitive.from_settings(settings.sensitive_headers,
+                                                 settings.sensitive_fields)
+        # Sensitive values are stored as keyed tokens (see gati.core.redact.Masker).
+        self.masker = masker or masker_for(settings.seal_key)
+        self.sealer = sealer or sealer_for(settings.seal_key, settings.sensitive_headers,
+                                           settings.sensitive_fields)
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -96,7 +106,7 @@ class Recorder:
                 await self._dead_letter(rec, str(exc))
                 continue
             if isinstance(item, RequestEnvelope):
-                envelopes.append(item)
+                envelopes.append(mask(item, self.sensitive, self.masker, self.sealer))
             else:
                 events.append(item)
         delay = 0.2

@@ -15,8 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from gati.core.context import SecretNotFound
 from gati.core.effects import CallPolicy, Effects
 from gati.core.envelopes import Stage
+from gati.core.redact import MASK, Secret
 from gati.core.scope import RequestScope, to_jsonable
 from gati.errors import ReplayDivergence
 from gati.replay.record import Step
@@ -59,6 +61,8 @@ def describe_effect(detail: dict[str, Any]) -> str:
             detail.get("args"),
             detail.get("kwargs"),
         )
+    if kind == "secret":
+        return f"secret {detail.get('name')!r}"
     return {"clock": "a clock read", "random": "a random draw", "uuid": "a uuid"}.get(
         str(kind), f"a {kind} effect"
     )
@@ -127,6 +131,20 @@ class ReplayEffects:
 
     def uuid(self) -> str:
         return str(self._value("uuid", "a uuid"))
+
+    def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        wanted = f"secret {name!r}"
+        step = self._next(wanted)
+        if step.detail.get("kind") != "secret" or step.detail.get("name") != name:
+            self._fail(Divergence(step.seq, "effect",
+                                  f"effect {self._cursor} (step {step.seq}): recorded "
+                                  f"{describe_effect(step.detail)}, replay read {wanted}",
+                                  describe_effect(step.detail), wanted))
+        self.scope.record(Stage.EFFECT, detail={**step.detail, "replayed": True})
+        if not step.detail.get("found"):
+            raise SecretNotFound(f"secret {name!r} is not defined")
+        # The value was never recorded; replay sees the token it was recorded as.
+        return Secret(name, str(step.detail.get("mask", MASK)))
 
     async def call(
         self,

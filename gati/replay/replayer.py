@@ -20,12 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Secrets, SecretSource, Services, Snapshot
+from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
 from gati.core.pipeline import NoVersionState, Pipeline
 from gati.core.ports import SystemClock
-from gati.core.redact import MASK
 from gati.core.scope import RequestScope
 from gati.errors import GatiError
 from gati.replay.compare import (
@@ -116,13 +115,6 @@ class _Placeholder:
         return never
 
 
-class _MaskedSecrets(SecretSource):
-    """Every secret replays as the mask it was recorded as."""
-
-    def lookup(self, name: str) -> str | None:
-        return MASK
-
-
 class Replayer:
     """Replays recorded requests of ``app`` from the database behind ``engine``."""
 
@@ -153,8 +145,8 @@ class Replayer:
             for name, spec in app.modules.items()
         }
         self.live = live
+        # Secret lookups are effects: replay serves them from the record, never a source.
         self.services = Services(modules=modules, config={})
-        self.services.secrets = Secrets([_MaskedSecrets()], self.services.redactor)
 
     async def replay(self, request_id: str, *, at: int | None = None) -> ReplayResult:
         return await self.replay_record(await load_one(self.engine, request_id), at=at)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gati.core.effects import CallPolicy, LiveEffects
+from gati.core.redact import Secret
 from gati.errors import GatiError
 
 # A distribution: draws a delay in seconds from the request's rng.
@@ -138,6 +139,9 @@ class InjectingEffects:
 
     def uuid(self) -> str:
         return self._live.uuid()
+
+    def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        return self._live.secret(name, lookup)
 
     async def call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

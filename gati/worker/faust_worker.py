@@ -16,6 +16,7 @@ from typing import Any
 
 import faust
 
+from gati.codec.seal import sealer_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.core.observe import Metrics, Tracer
@@ -118,7 +119,9 @@ def run_faust_worker(
         except BaseException:
             await out.stop()
             raise
-        return Processor(settings, pipeline, out, clock=runtime.clock), subs
+        sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
+                            settings.sensitive_fields)
+        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer), subs
 
     processor, subscribers = loop.run_until_complete(prepare())
     fapp = build_faust_app(settings, processor, subscribers)

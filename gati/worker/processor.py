@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from typing import Protocol
 
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter, encode_event_message
+from gati.codec.seal import Sealer, mask
 from gati.config import Settings
+from gati.core.envelopes import Rejection
 from gati.core.pipeline import Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
-from gati.errors import CodecError
+from gati.errors import CodecError, RequestError
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +34,10 @@ class Processor:
         *,
         clock: Clock,
         codec: EnvelopeCodec | None = None,
+        sealer: Sealer | None = None,
     ) -> None:
         self.settings = settings
+        self.sealer = sealer
         self.pipeline = pipeline
         self.out = out
         self.clock = clock
@@ -46,6 +51,12 @@ class Processor:
         except CodecError as exc:
             await dead_letter(self, rec, "worker", str(exc))
             return
+        if self.sealer is not None:
+            try:
+                env = self.sealer.unseal(env)
+            except RequestError as exc:
+                env = replace(mask(env, self.sealer.sensitive),
+                              rejection=Rejection(400, exc.code, exc.message))
         outcome = await self.pipeline.process(env)
         key = env.request_id.encode()
         messages = []

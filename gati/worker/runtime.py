@@ -8,13 +8,14 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from gati.codec.seal import Sensitive, masker_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.core.context import ModuleEntry, Secrets, SecretSource, Services
 from gati.core.observe import Metrics, NoMetrics, NoTracer, Tracer
 from gati.core.pipeline import EffectsFactory, Pipeline
 from gati.core.ports import Clock, SystemClock
-from gati.core.redact import Redactor
+from gati.core.redact import Masker, Redactor
 from gati.errors import AppError
 from gati.modules.secrets import EnvSecrets, FileSecrets
 from gati.store.versions import CachedVersionState, VersionRegistry
@@ -42,8 +43,10 @@ class WorkerRuntime:
         metrics: Metrics | None = None,
         sources: list[SecretSource] | None = None,
         effects: EffectsFactory | None = None,
+        masker: Masker | None = None,
     ) -> None:
         self.app = app
+        self.masker = masker or masker_for(settings.seal_key)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.tracer = tracer or NoTracer()
@@ -69,7 +72,7 @@ class WorkerRuntime:
         """
         self.app.validate()
         config = self.config()
-        redactor = Redactor()
+        redactor = Redactor(self.masker)
         entries: dict[str, ModuleEntry] = {}
         for name, spec in self.app.modules.items():
             try:
@@ -104,8 +107,15 @@ class WorkerRuntime:
             self.app, self.services, clock=self.clock,
             worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
             effects=self.effects, versions=state, snapshots=self.settings.snapshots,
+            sensitive_values=Sensitive.from_settings(self.settings.sensitive_headers,
+                                                     self.settings.sensitive_fields).values,
         )
         return self.pipeline
+
+    @property
+    def module_instances(self) -> dict[str, Any]:
+        """The started modules (for a live replay)."""
+        return dict(self._instances)
 
     def _versions(self, handler_id: str) -> list[str]:
         family = self.app.families.get(handler_id)

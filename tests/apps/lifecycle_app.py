@@ -100,4 +100,5 @@ async def use_secret(req: Request, res: Response, lctx: LocalContext, gctx: Glob
         raise RequestError(f"refusing token {value}", code="refused", status=422)
     if req.query_one("fail") == "server":
         raise RuntimeError(f"crashed while holding {value}")
-    res.json({"ok": True, "length": len(value)})
+    # Nothing derived from the secret's value in the answer: it could not replay.
+    res.json({"ok": True})

@@ -21,9 +21,10 @@ MAX_BODY = 4096
 # (an effect even when SMTP is not configured), then the audit hook's log line.
 SUCCESS_STAGES = [
     "received", "routed",
-    "hook_start", "hook_end",  # authenticate (global before)
+    "hook_start", "effect", "hook_end",  # authenticate (global before): secret lookup
     "hook_start", "effect", "hook_end",  # timing_start (route before), clock read
-    "handler_start", "effect", "effect", "handler_end",  # db.insert_user, mail.send_welcome
+    # db.insert_user, the SMTP password lookup, mail.send_welcome
+    "handler_start", "effect", "effect", "effect", "handler_end",
     "hook_start", "effect", "hook_end",  # timing_end (route after), clock read
     "hook_start", "log", "hook_end",  # audit (route after)
     "responded",

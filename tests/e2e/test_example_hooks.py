@@ -125,7 +125,9 @@ def _step(stage: str, d: dict[str, Any]) -> str:
     if stage.startswith("hook_"):
         return f"{stage}:{str(d['hook']).rsplit('.', 1)[-1]}"
     if stage == "effect":
-        return f"effect:{d['module']}.{d['method']}" if d["kind"] == "module" else "effect:clock"
+        if d["kind"] == "module":
+            return f"effect:{d['module']}.{d['method']}"
+        return f"effect:secret {d['name']}" if d["kind"] == "secret" else f"effect:{d['kind']}"
     if stage == "log":
         return f"log:{d['message']}"
     return stage
@@ -154,12 +156,13 @@ async def test_post_without_a_valid_key_is_401_and_recorded(
     timeline = await _timeline(store, missing.headers["x-request-id"])
     assert [_step(s, d) for s, d, _ in timeline] == [
         "received", "routed",
-        "hook_start:authenticate", "hook_error:authenticate",
+        "hook_start:authenticate", "effect:secret USERS_API_KEY", "hook_error:authenticate",
+        "snapshot",  # lctx on error (GATI_SNAPSHOTS=on_error, the default)
         "failed",
         "hook_start:answer_unauthorized", "hook_end:answer_unauthorized",
         "responded",
     ]
-    failed = timeline[4][2]
+    failed = timeline[6][2]
     assert (failed.status, failed.error_code) == (401, "unauthorized")
     assert timeline[-1][2].status == 401
     row = await store.get_request(missing.headers["x-request-id"])
@@ -191,10 +194,11 @@ async def test_post_with_the_key_creates_mails_times_and_audits(
     timeline = await _timeline(store, created.headers["x-request-id"])
     assert [_step(s, d) for s, d, _ in timeline] == [
         "received", "routed",
-        "hook_start:authenticate", "hook_end:authenticate",
+        "hook_start:authenticate", "effect:secret USERS_API_KEY", "hook_end:authenticate",
         "hook_start:timing_start", "effect:clock", "hook_end:timing_start",
         "handler_start",
-        "effect:db.insert_user", "effect:mail.send_welcome",
+        "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
+        "effect:mail.send_welcome",
         "handler_end",
         "hook_start:timing_end", "effect:clock", "hook_end:timing_end",
         "hook_start:audit", "log:audit", "hook_end:audit",
@@ -281,8 +285,10 @@ async def test_mail_failure_answers_502_and_takes_the_user_back(broken: System) 
     steps = [_step(s, d) for s, d, _ in timeline]
     assert steps[steps.index("handler_start"):] == [
         "handler_start",
-        "effect:db.insert_user", "effect:mail.send_welcome",
+        "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
+        "effect:mail.send_welcome",
         "handler_end",
+        "snapshot",
         "failed",
         "effect:db.delete_user", "compensation",
         "hook_start:answer_unauthorized", "hook_end:answer_unauthorized",
