@@ -102,7 +102,9 @@ class Pipeline:
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
                              worker_id=self.worker_id)
         if self.sensitive_values is not None:
-            scope.local_secrets = tuple(v for v in self.sensitive_values(env) if len(v) >= 4)
+            # Longest first: a value that contains another is masked whole.
+            scope.local_secrets = tuple(sorted(
+                {v for v in self.sensitive_values(env) if len(v) >= 4}, key=len, reverse=True))
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
         with self.tracer.span("gati.request", attrs) as span:

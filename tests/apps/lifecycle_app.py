@@ -102,3 +102,27 @@ async def use_secret(req: Request, res: Response, lctx: LocalContext, gctx: Glob
         raise RuntimeError(f"crashed while holding {value}")
     # Nothing derived from the secret's value in the answer: it could not replay.
     res.json({"ok": True})
+
+
+class Vendor:
+    """A module that receives a credential and fails, mentioning it."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        return None
+
+    async def verify(self, token: str, password: str) -> bool:
+        return token.startswith("canary")
+
+
+app.module("vendor")(Vendor)
+
+
+@app.post("/canary")
+async def canary(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    token = req.headers["authorization"].removeprefix("Bearer ")
+    password = req.body["password"]
+    lctx.log.info("checking", token=token)
+    ok = await gctx.modules.vendor.verify(token, password)
+    if req.query_one("fail") == "yes":
+        raise RuntimeError(f"vendor rejected {token} / {password}")
+    res.json({"verified": ok, "user": req.body["user"]})

@@ -143,7 +143,7 @@ async def test_a_secret_read_by_a_handler_is_nowhere_in_the_record(
         assert topics["leaks"] == [], f"the secret is on Kafka: {topics['leaks']}"
 
 
-async def _scan_database(store: Store) -> list[str]:
+async def _scan_database(store: Store, canary: str = CANARY) -> list[str]:
     leaks: list[str] = []
     async with store.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: sa.inspect(c).get_table_names())
@@ -153,12 +153,12 @@ async def _scan_database(store: Store) -> list[str]:
                 text = " ".join(
                     v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v) for v in row
                 )
-                if CANARY in text:
+                if canary in text:
                     leaks.append(f"{table}: {text[:200]}")
     return leaks
 
 
-async def _scan_topics(bootstrap: str, prefix: str) -> dict[str, object]:
+async def _scan_topics(bootstrap: str, prefix: str, canary: str = CANARY) -> dict[str, object]:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -182,7 +182,7 @@ async def _scan_topics(bootstrap: str, prefix: str) -> dict[str, object]:
             for tp, records in batch.items():
                 for rec in records:
                     seen += 1
-                    if CANARY.encode() in (rec.value or b"") + (rec.key or b""):
+                    if canary.encode() in (rec.value or b"") + (rec.key or b""):
                         leaks.append(f"{tp.topic}@{rec.offset}")
             positions = {tp: await consumer.position(tp) for tp in consumer.assignment()}
             ends = await consumer.end_offsets(list(consumer.assignment()))
