@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from support import System, start_system
+from test_handler_model import _scan_database, _scan_topics, _timeline
 
 from gati.replay import Replayer
 from gati.store import open_store
-from support import System, start_system
-from test_handler_model import _scan_database, _scan_topics, _timeline
 
 pytestmark = pytest.mark.timeout(240)
 APP = "tests/apps/lifecycle_app.py:app"
