@@ -124,6 +124,8 @@ def summary(step: TimelineStep) -> str:
     if stage == "effect":
         if d.get("kind") == "module":
             return _call(d)
+        if d.get("kind") == "secret":
+            return f"secret {d.get('name')} ({'found' if d.get('found') else 'not set'})"
         return f"{d.get('kind', '?')} → {compact(d.get('value'))}"
     if stage == "log":
         extra = {k: v for k, v in d.items() if k not in ("level", "message")}
