@@ -64,7 +64,9 @@ class SchemaRegistry:
         entries = []
         for item in index["schemas"]:
             raw = json.loads((directory / item["file"]).read_text())
-            parsed = fastavro.parse_schema(raw, named_schemas=dict(named))
+            # Named types accumulate in registry order, so a later schema can use an
+            # earlier one's records (LifecycleBatch holds LifecycleEvents).
+            parsed = fastavro.parse_schema(raw, named_schemas=named)
             entries.append(RegisteredSchema(int(item["id"]), item["name"], parsed))
         return cls(entries)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from gati.codec.avro import AvroCodec, default_registry
@@ -17,6 +18,7 @@ from gati.errors import CodecError
 REQUEST = "gati.RequestEnvelope"
 RESPONSE = "gati.ResponseEnvelope"
 LIFECYCLE = "gati.LifecycleEvent"
+LIFECYCLE_BATCH = "gati.LifecycleBatch"
 
 
 def _headers_out(headers: Headers) -> list[dict[str, str]]:
@@ -34,6 +36,7 @@ class EnvelopeCodec:
         self.request_ids = reg.ids_for(REQUEST)
         self.response_ids = reg.ids_for(RESPONSE)
         self.lifecycle_ids = reg.ids_for(LIFECYCLE)
+        self.batch_ids = reg.ids_for(LIFECYCLE_BATCH)
 
     def encode_request(self, env: RequestEnvelope) -> bytes:
         rej = env.rejection
@@ -106,34 +109,42 @@ class EnvelopeCodec:
         )
 
     def encode_event(self, ev: LifecycleEvent) -> bytes:
-        return self.codec.encode(
-            LIFECYCLE,
-            {
-                "request_id": ev.request_id,
-                "seq": ev.seq,
-                "stage": ev.stage,
-                "at_us": ev.at_us,
-                "handler_id": ev.handler_id,
-                "status": ev.status,
-                "error_code": ev.error_code,
-                "detail": ev.detail,
-                "worker_id": ev.worker_id,
-            },
-        )
+        return self.codec.encode(LIFECYCLE, _event_record(ev))
 
     def decode_event(self, data: bytes) -> LifecycleEvent:
         _, r = self.codec.decode(data, self.lifecycle_ids)
         return LifecycleEvent(**_fields(r, LifecycleEvent))
 
-    def decode_any(self, data: bytes) -> RequestEnvelope | LifecycleEvent:
-        """For the recorder: a message from gati.requests or gati.lifecycle."""
+    def encode_batch(self, request_id: str, events: Sequence[LifecycleEvent]) -> bytes:
+        return self.codec.encode(LIFECYCLE_BATCH, {
+            "request_id": request_id,
+            "events": [_event_record(ev) for ev in events],
+        })
+
+    def decode_any(self, data: bytes) -> RequestEnvelope | list[LifecycleEvent]:
+        """For the recorder: a message from gati.requests or gati.lifecycle.
+
+        Lifecycle steps arrive one per message or, from current workers, as one batch
+        per request; both come back as a list.
+        """
         if len(data) >= 5:
             schema_id = int.from_bytes(data[1:5], "big")
             if schema_id in self.request_ids:
                 return self.decode_request(data)
             if schema_id in self.lifecycle_ids:
-                return self.decode_event(data)
-        raise CodecError("not a RequestEnvelope or LifecycleEvent message")
+                return [self.decode_event(data)]
+            if schema_id in self.batch_ids:
+                _, r = self.codec.decode(data, self.batch_ids)
+                return [LifecycleEvent(**_fields(e, LifecycleEvent)) for e in r["events"]]
+        raise CodecError("not a RequestEnvelope, LifecycleEvent or LifecycleBatch message")
+
+
+def _event_record(ev: LifecycleEvent) -> dict[str, Any]:
+    return {
+        "request_id": ev.request_id, "seq": ev.seq, "stage": ev.stage, "at_us": ev.at_us,
+        "handler_id": ev.handler_id, "status": ev.status, "error_code": ev.error_code,
+        "detail": ev.detail, "worker_id": ev.worker_id,
+    }
 
 
 def _fields(record: dict[str, Any], cls: type) -> dict[str, Any]:

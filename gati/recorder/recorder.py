@@ -108,7 +108,7 @@ class Recorder:
             if isinstance(item, RequestEnvelope):
                 envelopes.append(mask(item, self.sensitive, self.masker, self.sealer))
             else:
-                events.append(item)
+                events.extend(item)
         delay = 0.2
         while True:
             try:

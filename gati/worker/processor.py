@@ -61,10 +61,10 @@ class Processor:
         key = env.request_id.encode()
         messages = []
         if self.settings.lifecycle == "on":
-            messages = [
-                OutMessage(self.settings.lifecycle_topic, self.codec.encode_event(ev), key)
-                for ev in outcome.events
-            ]
+            # One message per request with all its steps: a twentieth of the appends.
+            messages.append(OutMessage(
+                self.settings.lifecycle_topic,
+                self.codec.encode_batch(env.request_id, outcome.events), key))
         messages.extend(await self._publications(outcome, key))
         messages.append(
             OutMessage(env.reply_topic, self.codec.encode_response(outcome.response), key,

@@ -76,7 +76,13 @@ def test_response_envelope_round_trips(env: ResponseEnvelope) -> None:
 @given(ev=EVENTS)
 def test_lifecycle_event_round_trips(ev: LifecycleEvent) -> None:
     assert CODEC.decode_event(CODEC.encode_event(ev)) == ev
-    assert CODEC.decode_any(CODEC.encode_event(ev)) == ev
+    assert CODEC.decode_any(CODEC.encode_event(ev)) == [ev]
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=st.lists(EVENTS, max_size=30))
+def test_a_lifecycle_batch_decodes_to_its_events_in_order(events: list[LifecycleEvent]) -> None:
+    assert CODEC.decode_any(CODEC.encode_batch("r", events)) == events
 
 
 def _fields(env: RequestEnvelope) -> dict[str, object]:
