@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -19,7 +20,8 @@ def load_app(spec: str) -> App:
         if not path.is_file():
             raise AppError(f"app file {target} does not exist")
         sys.path.insert(0, str(Path.cwd()))
-        mod_name = f"_gati_app_{abs(hash(str(path)))}"
+        # A stable name: handler ids (and so Timescape fingerprints) derive from it.
+        mod_name = "_gati_app_" + hashlib.sha256(str(path).encode()).hexdigest()[:12]
         spec_obj = importlib.util.spec_from_file_location(mod_name, path)
         if spec_obj is None or spec_obj.loader is None:
             raise AppError(f"cannot import {target}")
