@@ -17,7 +17,9 @@ from gati.core.pipeline import EffectsFactory, Pipeline
 from gati.core.ports import Clock, SystemClock
 from gati.core.redact import Masker, Redactor
 from gati.errors import AppError
+from gati.manifest import build_manifest
 from gati.modules.secrets import EnvSecrets, FileSecrets
+from gati.store.schemas import store_manifest
 from gati.store.versions import CachedVersionState, VersionRegistry
 
 log = logging.getLogger(__name__)
@@ -98,9 +100,10 @@ class WorkerRuntime:
         if registry is not None:
             try:
                 await registry.register(self.app)
+                await store_manifest(registry.engine, build_manifest(self.app))
             except Exception as exc:
-                log.warning("could not register versions (will route without operator "
-                            "state until the database answers): %r", exc)
+                log.warning("could not register versions and manifest (will route without "
+                            "operator state until the database answers): %r", exc)
             state = CachedVersionState(registry)
             self._refresher = asyncio.get_running_loop().create_task(state.run())
         self.pipeline = Pipeline(
