@@ -25,6 +25,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from support import System, eventually, free_port, start_system
 
+from gati.cli.loader import load_app
+from gati.replay import Replayer
 from gati.store import Store, open_store
 
 pytestmark = [
@@ -213,6 +215,13 @@ async def test_post_with_the_key_creates_mails_times_and_audits(
     assert mail["kwargs"] == {"password": "[REDACTED]"}
     assert mail["result"]["sent"] is True and mail["result"]["to"] == address
     assert mail["result"]["message_id"] == msg["Message-ID"]
+
+    # Replaying the request sends no second mail: the mail module is served from the record.
+    before = len(inbox.messages)
+    replayed = await Replayer(app=load_app(system.app), engine=store.engine).replay(
+        created.headers["x-request-id"])
+    assert replayed.identical, replayed.divergence
+    assert len(inbox.messages) == before
     assert details["log:audit"] == {
         "level": "info", "message": "audit", "action": "user.create", "user_id": user["id"],
         "principal": "api-key", "status": 201,
