@@ -30,6 +30,7 @@ from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan
 from gati.errors import GatiError, MethodNotAllowed, RoutingError
+from gati.types.secrets import secret_strings
 
 _JSON = (("content-type", "application/json"),)
 EffectsFactory = Callable[[RequestScope], Effects]
@@ -158,6 +159,12 @@ class Pipeline:
             req = Request.from_envelope(env, match.params)
             req = self._transform_request(req, plan, scope)
             if spec.request_contract is not None:
+                # Fields typed Secret are scrubbed from everything this request records.
+                hidden = secret_strings(spec.request_contract.gtype, req.body)
+                if hidden:
+                    scope.local_secrets = tuple(sorted(
+                        {*scope.local_secrets, *(h for h in hidden if len(h) >= 4)},
+                        key=len, reverse=True))
                 req = replace(req, body=spec.request_contract.parse(req.body))
         except GatiError as exc:
             return self._fail(env, scope, failure_of(exc))

@@ -15,6 +15,7 @@ from gati.core.pipeline import Outcome, Pipeline
 from gati.core.ports import SystemClock
 from gati.errors import AppError
 from gati.types import Format, MinLen
+from gati.types import Secret as SecretField
 
 
 @dataclass
@@ -100,3 +101,22 @@ def test_an_unsupported_type_fails_at_registration_naming_the_field() -> None:
         async def bad(
             req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext
         ) -> None: ...
+
+
+async def test_a_field_typed_secret_is_scrubbed_from_the_record() -> None:
+    @dataclass
+    class Login:
+        user: str
+        password: Annotated[str, SecretField()]
+
+    app = App("auth")
+
+    @app.post("/users", request=Login)
+    async def login(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        lctx.log.info("login", password=req.body.password)
+        raise ValueError(f"bad password {req.body.password}")
+
+    outcome = await _post(app, {"user": "ada", "password": "hunter2-secret"})
+    assert outcome.response.status == 500
+    recorded = " ".join(e.detail or "" for e in outcome.events)
+    assert "hunter2-secret" not in recorded and "[REDACTED" in recorded
