@@ -64,6 +64,8 @@ class Outcome:
     response: ResponseEnvelope
     events: tuple[LifecycleEvent, ...]
     publications: tuple[Publication, ...] = ()
+    # Step details as objects, when the pipeline does not serialize them (replay).
+    raw_details: tuple[Any, ...] = ()
 
 
 class Pipeline:
@@ -80,6 +82,7 @@ class Pipeline:
         health: HealthTracker | None = None,
         snapshots: str = "on_error",
         sensitive_values: Callable[[RequestEnvelope], list[str]] | None = None,
+        serialize_details: bool = True,
     ) -> None:
         self.app = app
         self.services = services
@@ -98,10 +101,11 @@ class Pipeline:
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
         self.snapshots = snapshots
         self.sensitive_values = sensitive_values
+        self.serialize_details = serialize_details
 
     async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None) -> Outcome:
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
-                             worker_id=self.worker_id)
+                             worker_id=self.worker_id, serialize=self.serialize_details)
         if self.sensitive_values is not None:
             # Longest first: a value that contains another is masked whole.
             scope.local_secrets = tuple(sorted(
@@ -248,7 +252,7 @@ class Pipeline:
         )
         scope.record(Stage.RESPONDED, status=res.status_code, detail=_response_detail(response),
                      limit=RESPONSE_LIMIT)
-        return Outcome(response, tuple(scope.events), tuple(scope.outbox))
+        return Outcome(response, tuple(scope.events), tuple(scope.outbox), tuple(scope.raw))
 
     def _fail(self, env: RequestEnvelope, scope: RequestScope, failure: Failure) -> Outcome:
         scope.record(Stage.FAILED, status=failure.status, error_code=failure.code,
@@ -266,7 +270,7 @@ class Pipeline:
         )
         scope.record(Stage.RESPONDED, status=failure.status, error_code=failure.code,
                      detail=_response_detail(response), limit=RESPONSE_LIMIT)
-        return Outcome(response, tuple(scope.events), tuple(scope.outbox))
+        return Outcome(response, tuple(scope.events), tuple(scope.outbox), tuple(scope.raw))
 
 
 def _response_detail(response: ResponseEnvelope) -> dict[str, Any]:

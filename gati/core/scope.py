@@ -44,6 +44,10 @@ class RequestScope:
     outbox: list[Publication] = field(default_factory=list)
     # Values sensitive for this request only (its Authorization header, ...).
     local_secrets: tuple[str, ...] = ()
+    # False for a replay: nothing is recorded, so details stay objects (``raw``) and are
+    # not serialized, which is most of a replay's cost.
+    serialize: bool = True
+    raw: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.request_id, worker_id=self.worker_id)
@@ -62,7 +66,11 @@ class RequestScope:
         handler_id: str | None = None,
         limit: int = DETAIL_LIMIT,
     ) -> LifecycleEvent:
-        text = None if detail is None else self.dumps(detail, limit)
+        if not self.serialize:
+            self.raw.append(detail)
+            text = None
+        else:
+            text = None if detail is None else self.dumps(detail, limit)
         return self.trace.add(
             Stage(stage) if not isinstance(stage, Stage) else stage,
             self.clock.now_us(),

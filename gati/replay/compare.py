@@ -7,6 +7,7 @@ from typing import Any
 
 from gati.core.envelopes import LifecycleEvent
 from gati.core.pipeline import Outcome
+from gati.core.scope import to_jsonable
 from gati.replay.ledger import Divergence, describe_effect
 from gati.replay.record import RecordedRequest, Step
 
@@ -39,12 +40,15 @@ def recorded_trace(record: RecordedRequest, after_seq: int = -1) -> list[str]:
     ]
 
 
-def replayed_trace(events: tuple[LifecycleEvent, ...]) -> list[str]:
+def replayed_trace(events: tuple[LifecycleEvent, ...], raw: tuple[Any, ...] = ()) -> list[str]:
     out = []
-    for e in events:
+    for i, e in enumerate(events):
         if e.stage in _IGNORED:
             continue
-        detail = json.loads(e.detail) if e.detail else {}
+        if raw:
+            detail = to_jsonable(raw[i]) if raw[i] is not None else {}
+        else:
+            detail = json.loads(e.detail) if e.detail else {}
         out.append(signature(e.stage, e.status, e.error_code, detail))
     return out
 

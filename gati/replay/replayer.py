@@ -175,6 +175,7 @@ class Replayer:
             effects=effects,
             versions=NoVersionState(),
             snapshots="off",
+            serialize_details=False,
         )
         envelope = self._envelope(record)
         try:
@@ -182,7 +183,7 @@ class Replayer:
         except GatiError as exc:
             return self._failed(record, started, exc.message)
         want = recorded_trace(record, after_seq=at if at is not None else -1)
-        got = replayed_trace(outcome.events)
+        got = replayed_trace(outcome.events, outcome.raw_details)
         if at is not None and "routed" in " ".join(got[:3]):
             got = got[next(i for i, s in enumerate(got) if s.startswith("routed")) + 1 :]
             want = [s for s in want if not s.startswith(("hook_start", "hook_end")) or s in got]
@@ -193,7 +194,8 @@ class Replayer:
             divergence or response_difference(record, outcome) or first_trace_difference(want, got)
         )
         routed: dict[str, Any] = next(
-            (json.loads(e.detail or "{}") for e in outcome.events if e.stage == "routed"), {}
+            (outcome.raw_details[i] or {} for i, e in enumerate(outcome.events)
+             if e.stage == "routed"), {}
         )
         return ReplayResult(
             request_id=record.request_id,
