@@ -2,6 +2,12 @@
 
 A module is a plain object the worker starts once and shares with every request
 through ``gctx.modules``. This one owns a SQLAlchemy async engine.
+
+One table serves both API versions. ``name`` is the display name every version reads;
+``first_name``/``last_name`` (added for v2, nullable) keep a v2 client's split exactly.
+Rows written through v1 (or before v2 existed) have them NULL, and v2 reads derive them
+from ``name`` (first word, rest). The ``*_user`` methods answer v1's ``{id, name,
+email}``, the ``*_person`` methods v2's ``{id, first_name, last_name, email}``.
 """
 
 from __future__ import annotations
@@ -19,7 +25,22 @@ users = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.Text, nullable=False),
     sa.Column("email", sa.Text, nullable=False, unique=True),
+    sa.Column("first_name", sa.Text, nullable=True),
+    sa.Column("last_name", sa.Text, nullable=True),
 )
+# What v1 reads: the table as it was before v2.
+V1_COLUMNS = (users.c.id, users.c.name, users.c.email)
+V2_COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.first_name, users.c.last_name)
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """``"Ada King Lovelace"`` -> ``("Ada", "King Lovelace")``; one word -> (word, "")."""
+    first, _, last = name.strip().partition(" ")
+    return first, last.strip()
+
+
+def join_name(first: str, last: str) -> str:
+    return f"{first} {last}" if last else first
 
 
 class EmailTaken(Exception):
@@ -38,6 +59,7 @@ class UsersDB:
             self.engine = create_async_engine(self.url, pool_size=10)
         async with self.engine.begin() as conn:
             await conn.run_sync(metadata.create_all)
+            await conn.run_sync(_add_v2_columns)
 
     async def close(self) -> None:
         if self.engine is not None:
@@ -51,7 +73,7 @@ class UsersDB:
         try:
             async with self._engine().begin() as conn:
                 result = await conn.execute(
-                    users.insert().values(name=name, email=email).returning(users)
+                    users.insert().values(name=name, email=email).returning(*V1_COLUMNS)
                 )
                 return dict(result.mappings().one())
         except IntegrityError:
@@ -59,16 +81,19 @@ class UsersDB:
 
     async def get_user(self, user_id: int) -> dict[str, Any] | None:
         async with self._engine().connect() as conn:
-            row = (
-                (await conn.execute(users.select().where(users.c.id == user_id))).mappings().first()
-            )
+            query = sa.select(*V1_COLUMNS).where(users.c.id == user_id)
+            row = (await conn.execute(query)).mappings().first()
         return dict(row) if row else None
 
     async def update_user(self, user_id: int, changes: dict[str, str]) -> dict[str, Any] | None:
+        values: dict[str, Any] = dict(changes)
+        if "name" in values:  # a v1 rename: v2 derives the split from the new name
+            values.update(first_name=None, last_name=None)
         try:
             async with self._engine().begin() as conn:
                 result = await conn.execute(
-                    users.update().where(users.c.id == user_id).values(**changes).returning(users)
+                    users.update().where(users.c.id == user_id).values(**values)
+                    .returning(*V1_COLUMNS)
                 )
                 row = result.mappings().first()
         except IntegrityError:
@@ -81,6 +106,80 @@ class UsersDB:
         return bool(result.rowcount)
 
     async def list_users(self, limit: int, after: int) -> list[dict[str, Any]]:
-        query = users.select().where(users.c.id > after).order_by(users.c.id).limit(limit)
+        query = (
+            sa.select(*V1_COLUMNS).where(users.c.id > after).order_by(users.c.id).limit(limit)
+        )
         async with self._engine().connect() as conn:
             return [dict(r) for r in (await conn.execute(query)).mappings()]
+
+    # v2: first and last name kept apart.
+
+    async def insert_person(self, first_name: str, last_name: str, email: str) -> dict[str, Any]:
+        try:
+            async with self._engine().begin() as conn:
+                result = await conn.execute(
+                    users.insert()
+                    .values(name=join_name(first_name, last_name), email=email,
+                            first_name=first_name, last_name=last_name)
+                    .returning(*V2_COLUMNS)
+                )
+                return _person(result.mappings().one())
+        except IntegrityError:
+            raise EmailTaken(email) from None
+
+    async def get_person(self, user_id: int) -> dict[str, Any] | None:
+        async with self._engine().connect() as conn:
+            query = sa.select(*V2_COLUMNS).where(users.c.id == user_id)
+            row = (await conn.execute(query)).mappings().first()
+        return _person(row) if row else None
+
+    async def update_person(
+        self, user_id: int, changes: dict[str, str]
+    ) -> dict[str, Any] | None:
+        """Change ``first_name``, ``last_name`` and/or ``email``; ``name`` follows."""
+        try:
+            async with self._engine().begin() as conn:
+                query = sa.select(*V2_COLUMNS).where(users.c.id == user_id).with_for_update()
+                row = (await conn.execute(query)).mappings().first()
+                if row is None:
+                    return None
+                current = _person(row)
+                first = changes.get("first_name", current["first_name"])
+                last = changes.get("last_name", current["last_name"])
+                values = {"first_name": first, "last_name": last, "name": join_name(first, last)}
+                if "email" in changes:
+                    values["email"] = changes["email"]
+                result = await conn.execute(
+                    users.update().where(users.c.id == user_id).values(**values)
+                    .returning(*V2_COLUMNS)
+                )
+                return _person(result.mappings().one())
+        except IntegrityError:
+            raise EmailTaken(changes.get("email", "")) from None
+
+    async def list_people(self, limit: int, after: int) -> list[dict[str, Any]]:
+        query = (
+            sa.select(*V2_COLUMNS).where(users.c.id > after).order_by(users.c.id).limit(limit)
+        )
+        async with self._engine().connect() as conn:
+            return [_person(r) for r in (await conn.execute(query)).mappings()]
+
+
+def _person(row: Any) -> dict[str, Any]:
+    """A v2 row: the stored split, or one derived from ``name`` for rows v1 wrote."""
+    if row["first_name"] is not None:
+        first, last = row["first_name"], row["last_name"] or ""
+    else:
+        first, last = split_name(row["name"])
+    return {"id": row["id"], "first_name": first, "last_name": last, "email": row["email"]}
+
+
+def _add_v2_columns(conn: sa.Connection) -> None:
+    """Tables made before v2 lack first_name/last_name: add them, nullable, so rows
+    written before stay valid (v2 derives their split from ``name``)."""
+    have = {c["name"] for c in sa.inspect(conn).get_columns(users.name)}
+    for column in ("first_name", "last_name"):
+        if column in have:
+            continue
+        exists = "IF NOT EXISTS " if conn.dialect.name == "postgresql" else ""
+        conn.execute(sa.text(f"ALTER TABLE {users.name} ADD COLUMN {exists}{column} TEXT"))
