@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gati.core.timescape import Family
-from gati.types import compare, namespace_for
+from gati.types import CompatibilityReport, compare, namespace_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +63,7 @@ def assess(app_name: str, family: Family) -> list[Assessment]:
             judged = True
             report = compare(a.gtype, b.gtype, namespace=ns, mode=mode)  # type: ignore[arg-type]
             reports[side] = report.render()
-            breaking = breaking or not report.compatible
+            breaking = breaking or _breaks(report)
         out.append(
             Assessment(
                 version.label,
@@ -76,3 +76,10 @@ def assess(app_name: str, family: Family) -> list[Assessment]:
         )
         previous = version
     return out
+
+
+def _breaks(report: CompatibilityReport) -> bool:
+    """Incompatible for a JSON client: record names never reach one, so a renamed
+    dataclass alone does not break it."""
+    return any(not v.compatible and any(k != "name_mismatch" for k in v.kinds)
+               for v in report.verdicts)

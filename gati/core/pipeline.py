@@ -28,7 +28,7 @@ from gati.core.observe import NoTracer, Tracer
 from gati.core.ports import Clock
 from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
-from gati.core.timescape import Family, HealthTracker, Plan
+from gati.core.timescape import Family, HealthTracker, Plan, VersionUnavailable
 from gati.errors import GatiError, MethodNotAllowed, RoutingError
 from gati.types.secrets import secret_strings
 
@@ -147,7 +147,13 @@ class Pipeline:
             requested = family.resolve(env.version_pref, inactive,
                                        self.versions.tags(family.handler_id))
             unhealthy = self.health.unhealthy(family.handler_id, now)
-            plan = family.plan(requested, inactive | unhealthy)
+            try:
+                plan = family.plan(requested, inactive | unhealthy)
+            except VersionUnavailable:
+                # Health only reroutes: with no healthy version to carry the request,
+                # the unhealthy one still serves rather than the handler going dark.
+                plan = family.plan(requested, inactive)
+                unhealthy = set()
         except GatiError as exc:
             return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
         spec: HandlerSpec = plan.serving.target
@@ -191,8 +197,8 @@ class Pipeline:
         return req if not plan.request_steps else replace(req, body=body)
 
     def _transform_response(self, res: Response, plan: Plan, scope: RequestScope) -> None:
-        if not plan.response_steps or not res.body:
-            return
+        if not plan.response_steps or not res.body or res.status_code >= 400:
+            return  # error bodies have one shape in every version
         body = json.loads(res.body)
         for step in plan.response_steps:
             body = step.fn(body)

@@ -23,9 +23,10 @@ from gati.core.app import App
 from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
-from gati.core.pipeline import NoVersionState, Pipeline
+from gati.core.pipeline import Pipeline
 from gati.core.ports import SystemClock
 from gati.core.scope import RequestScope
+from gati.core.timescape import HealthTracker
 from gati.errors import GatiError
 from gati.replay.compare import (
     first_trace_difference,
@@ -115,6 +116,33 @@ class _Placeholder:
         return never
 
 
+class _Pinned:
+    """Operator state as it was: the versions that were inactive."""
+
+    def __init__(self, inactive: set[str]) -> None:
+        self._inactive = inactive
+
+    def inactive(self, handler_id: str) -> set[str]:
+        return self._inactive
+
+    def tags(self, handler_id: str) -> dict[str, set[str]]:
+        return {}
+
+
+class _FixedHealth(HealthTracker):
+    """Health as it was recorded; replays never change it."""
+
+    def __init__(self, unhealthy: set[str]) -> None:
+        super().__init__()
+        self._sick = unhealthy
+
+    def observe(self, handler_id: str, version: str, status: int, now_us: int) -> bool:
+        return False
+
+    def unhealthy(self, handler_id: str, now_us: int) -> set[str]:
+        return self._sick
+
+
 class Replayer:
     """Replays recorded requests of ``app`` from the database behind ``engine``."""
 
@@ -168,12 +196,14 @@ class Replayer:
             effects_ref.append(ledger)
             return ledger
 
+        inactive, unhealthy = self._unavailable(record)
         pipeline = Pipeline(
             self.app,
             self.services,
             clock=SystemClock(),
             effects=effects,
-            versions=NoVersionState(),
+            versions=_Pinned(inactive),
+            health=_FixedHealth(unhealthy),
             snapshots="off",
             serialize_details=False,
         )
@@ -255,6 +285,27 @@ class Replayer:
             time.perf_counter() - started,
         )
 
+    def _unavailable(self, record: RecordedRequest) -> tuple[set[str], set[str]]:
+        """The versions that could not serve when the request was recorded.
+
+        A request carried to a later version through transformers replays the same way:
+        the versions between the one it asked for and the one that served are inactive
+        again (or unhealthy, as recorded), unless another version is asked for.
+        """
+        routed = next((s.detail for s in record.steps if s.stage == "routed"), {})
+        if self.version is not None or routed.get("plan") != "transformed":
+            return set(), set()
+        family = self.app.families.get(record.handler_id or "")
+        if family is None:
+            return set(), set()
+        labels = [v.label for v in family.versions]
+        asked, served = routed.get("requested_version"), routed.get("version")
+        if asked not in labels or served not in labels:
+            return set(), set()
+        between = set(labels[labels.index(asked):labels.index(served)])
+        sick = set(routed.get("unhealthy", [])) & between
+        return between - sick, sick
+
     def _envelope(self, record: RecordedRequest) -> RequestEnvelope:
         env = record.envelope
         now = SystemClock().now_us()
@@ -266,7 +317,9 @@ class Replayer:
             step = next(s for s in record.steps if s.stage == "rejected")
             message = _error_message(record.response.body)
             rejection = Rejection(step.status or 400, step.error_code or "rejected", message)
-        pref = self.version or record.version or env.version_pref
+        routed = next((s.detail for s in record.steps if s.stage == "routed"), {})
+        pref = self.version or routed.get("requested_version") or record.version \
+            or env.version_pref
         return RequestEnvelope(
             request_id=env.request_id,
             gateway_id=env.gateway_id,

@@ -59,13 +59,8 @@ def system(
 ) -> Iterator[System]:
     tmp = tmp_path_factory.mktemp(f"timescape-{request.param}")
     s = start_system(request.param, tmp, request, app=APP)
-    try:
-        yield s
-        # Every request this module sent replays identically, except the transformed
-        # ones (see test_transformed_requests_replay_identically).
-        asyncio.run(_replay(s, transformed=False))
-    finally:
-        s.stop(replay=False)
+    yield s
+    s.stop()  # replays every request this module sent, transformed ones included
 
 
 @pytest.fixture
@@ -470,12 +465,6 @@ async def test_the_examples_v1_clients_are_served_by_v2_once_v1_is_retired() -> 
 # Replay of transformed requests.
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="gati.replay.Replayer replays a transformed request with the recorded serving "
-    "version as its preference and no operator state, so it skips the transformers "
-    "(reported; remove this marker once the replayer reproduces the recorded plan)",
-)
 async def test_transformed_requests_replay_identically(system: System) -> None:
     await _replay(system, transformed=True)
 
