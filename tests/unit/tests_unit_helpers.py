@@ -53,3 +53,10 @@ def typed_users_app(*, transformers: bool = False) -> App:
         )
     app.validate()
     return app
+
+
+def typed_users_app_with_transformers() -> App:
+    return typed_users_app(transformers=True)
+
+
+typed_users_app_with_transformers_app = typed_users_app_with_transformers()
