@@ -122,12 +122,31 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        return create_async_engine(url)
+        engine = create_async_engine(url, connect_args={"timeout": 30})
+        sa.event.listen(engine.sync_engine, "connect", _sqlite_wal)
+        return engine
     if parsed.get_backend_name() != "postgresql":
         raise ConfigError(
             f"unsupported database {parsed.get_backend_name()!r} (postgresql or sqlite)"
         )
-    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True)
+    args: dict[str, Any] = {}
+    if parsed.host in _LOOPBACK and "ssl" not in parsed.query and "sslmode" not in parsed.query:
+        # asyncpg would negotiate TLS even to this machine; the profile showed its cost.
+        args["ssl"] = False
+    return create_async_engine(url, pool_size=5, max_overflow=5, pool_pre_ping=True,
+                               connect_args=args)
+
+
+_LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers never wait for the writer, and gati dev's several writers (record,
+    app modules) queue for the lock instead of failing."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 class Store:
