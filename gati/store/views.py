@@ -1,6 +1,6 @@
 """The SQL views over the record, by name and columns: a user interface, like the tables.
 
-Migration ``0002`` creates them on PostgreSQL and SQLite (its SQL is frozen there, as a
+Migrations ``0002`` and ``0005`` create them on PostgreSQL and SQLite (its SQL is frozen there, as a
 migration's must be); docs/sql.md documents them and is a tested cookbook of queries
 over them. Columns are only ever added: a test checks that each database's views have
 exactly these columns, in this order.
@@ -28,6 +28,15 @@ VIEW_COLUMNS: dict[str, tuple[str, ...]] = {
         "handler_id", "version", "status", "error_code", "count", "last_seen",
     ),
     "version_usage": ("handler_id", "version", "hour", "requests"),
+    # Migration 0005: the snapshot and responded steps in table shape.
+    "snapshots": (
+        "request_id", "seq", "at", "handler_id", "label", "hook_index", "handler_version",
+        "state", "tasks",
+    ),
+    "responses": (
+        "request_id", "seq", "completed_at", "handler_id", "status", "error_code", "headers",
+        "body_b64",
+    ),
 }
 
 VIEWS: tuple[str, ...] = tuple(VIEW_COLUMNS)
