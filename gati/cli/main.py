@@ -121,7 +121,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     )
     server = uvicorn.Server(
         uvicorn.Config(
-            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False
+            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+            # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU.
+            http="httptools", loop="uvloop",
         )
     )
     click.echo(

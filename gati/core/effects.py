@@ -63,7 +63,14 @@ class LiveEffects:
 
     def __init__(self, scope: RequestScope, rng: _random.Random | None = None) -> None:
         self.scope = scope
-        self._rng = rng or _random.Random()
+        self._given = rng
+
+    @property
+    def _rng(self) -> _random.Random:
+        # Seeding from os.urandom costs more than most requests' draws: only on first use.
+        if self._given is None:
+            self._given = _random.Random()
+        return self._given
 
     def clock_us(self) -> int:
         value = self.scope.clock.now_us()

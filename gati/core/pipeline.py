@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -90,7 +89,7 @@ class Pipeline:
         self.worker_id = worker_id
         self.tracer = tracer or NoTracer()
         self.lcc = LocalContextController(app, self.tracer)
-        self._effects = effects or (lambda scope: LiveEffects(scope, random.Random()))
+        self._effects = effects or LiveEffects
         m = services.metrics
         self._requests = m.counter("gati_requests_total", "Requests answered by the worker",
                                    ("handler", "status"))

@@ -77,6 +77,7 @@ async def run_dev(
     server = uvicorn.Server(
         uvicorn.Config(
             gateway,
+            http="httptools",
             host=host,
             port=port,
             lifespan="on",

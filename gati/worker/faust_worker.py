@@ -104,7 +104,8 @@ def run_faust_worker(
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id())
+    out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id(),
+                   linger_ms=2)
     runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
 
     async def prepare() -> tuple[Processor, SubscriberRunner]:
@@ -126,6 +127,9 @@ def run_faust_worker(
     processor, subscribers = loop.run_until_complete(prepare())
     fapp = build_faust_app(settings, processor, subscribers)
     worker = faust.Worker(fapp, loop=loop, loglevel=loglevel, quiet=True)
+    # aiokafka built debug records that were then thrown away: 8% of the worker's CPU.
+    # A level on its own logger holds whatever level faust gives the root logger.
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
     try:
         worker.execute_from_commandline()
     finally:
