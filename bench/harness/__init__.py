@@ -1,0 +1,1 @@
+"""What both benchmark commands share: processes, services, load generators, sampling."""

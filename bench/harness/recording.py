@@ -1,0 +1,118 @@
+"""How far the record trails the traffic: recorder lag after a load, drain rate of a
+backlog.
+
+* Lag: seconds from the end of a load until every request is in ``requests`` with its
+  envelope and outcome and, on Kafka, until the table counts equal the topics' record
+  counts (exact: every record is one row).
+* Drain: stop the recorder, build a backlog with real traffic, start a new recorder
+  process, and count rows per second between the first rows it writes and the last
+  (so the consumer group's join is not counted; it is reported separately).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.harness.services import GatiSystem, KafkaOffsets, Record, RecordCounts
+
+POLL_S = 0.02
+
+
+async def _done(
+    system: GatiSystem,
+    counts: RecordCounts,
+    offsets: KafkaOffsets | None,
+    *,
+    min_complete: int,
+    lifecycle: bool,
+) -> bool:
+    if lifecycle and counts.complete != counts.requests:
+        return False
+    if offsets is None:
+        return counts.complete >= min_complete
+    totals = await offsets.totals(list(system.topics.values()))
+    if counts.requests != totals[system.topics["requests"]]:
+        return False
+    return not lifecycle or counts.lifecycle == totals[system.topics["lifecycle"]]
+
+
+async def wait_recorded(
+    system: GatiSystem,
+    record: Record,
+    offsets: KafkaOffsets | None,
+    *,
+    min_complete: int = 0,
+    lifecycle: bool = True,
+    within: float = 120.0,
+) -> tuple[float, RecordCounts]:
+    """Seconds until the record holds everything sent so far (see module doc)."""
+    t0 = time.monotonic()
+    while True:
+        counts = await record.counts()
+        if await _done(system, counts, offsets, min_complete=min_complete, lifecycle=lifecycle):
+            return time.monotonic() - t0, counts
+        if time.monotonic() - t0 > within:
+            raise RuntimeError(f"record still incomplete after {within}s: {counts}")
+        system.group.check_alive()
+        await asyncio.sleep(POLL_S)
+
+
+async def _settled(offsets: KafkaOffsets, topics: list[str], quiet_s: float = 1.0) -> None:
+    """Wait until no topic has grown for ``quiet_s`` (the worker has finished)."""
+    last = await offsets.totals(topics)
+    since = time.monotonic()
+    while time.monotonic() - since < quiet_s:
+        await asyncio.sleep(0.1)
+        now = await offsets.totals(topics)
+        if now != last:
+            last, since = now, time.monotonic()
+
+
+async def measure_drain(
+    system: GatiSystem,
+    record: Record,
+    offsets: KafkaOffsets,
+    make_backlog: Callable[[], Awaitable[Any]],
+) -> dict[str, Any]:
+    """Recorder drain rate from a backlog built by ``make_backlog`` (Kafka backend)."""
+    await wait_recorded(system, record, offsets)
+    system.group.procs["recorder"].stop()
+    backlog_load = await make_backlog()
+    topics = list(system.topics.values())
+    await _settled(offsets, topics)
+    before = await record.counts()
+    totals = await offsets.totals(topics)
+    want_req, want_lc = totals[system.topics["requests"]], totals[system.topics["lifecycle"]]
+    backlog_rows = (want_req - before.requests) + (want_lc - before.lifecycle)
+    started = time.monotonic()
+    system.restart("recorder")
+    first: tuple[float, RecordCounts] | None = None
+    while True:
+        counts = await record.counts()
+        now = time.monotonic()
+        if first is None and counts.rows > before.rows:
+            first = (now, counts)
+        if counts.requests == want_req and counts.lifecycle == want_lc:
+            break
+        if now - started > 600:
+            raise RuntimeError(f"recorder did not drain the backlog in 600s: {counts}")
+        system.group.check_alive()
+        await asyncio.sleep(POLL_S)
+    assert first is not None
+    t_first, c_first = first
+    span = now - t_first
+    return {
+        "backlog_rows": backlog_rows,
+        "backlog_lifecycle_rows": want_lc - before.lifecycle,
+        "backlog_request_rows": want_req - before.requests,
+        "start_to_first_rows_s": round(t_first - started, 3),
+        "drain_s": round(span, 3),
+        "rows_per_s": (counts.rows - c_first.rows) / span if span > 0 else None,
+        "lifecycle_rows_per_s": (counts.lifecycle - c_first.lifecycle) / span if span else None,
+        "rows_per_s_from_process_start": backlog_rows / (now - started),
+        "backlog_load": backlog_load,
+        "poll_interval_s": POLL_S,
+    }
