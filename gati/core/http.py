@@ -7,6 +7,7 @@ ResponseEnvelope. Neither touches a socket.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -155,3 +156,14 @@ def error_body(status: int, code: str, message: str, request_id: str, **extra: A
     error.update(extra)
     error["request_id"] = request_id
     return json.dumps({"error": error}, separators=(",", ":")).encode()
+
+
+VERSION_HEADER = "x-gati-version"
+
+
+def version_preference(headers: Iterable[tuple[str, str]], query: str) -> str | None:
+    """The version a client asks for: the X-Gati-Version header, else ``?version=``."""
+    for name, value in headers:
+        if name == VERSION_HEADER:
+            return value
+    return next((v for k, v in parse_qsl(query) if k == "version"), None)

@@ -17,13 +17,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
 from gati.codec.envelopes import EnvelopeCodec
 from gati.codec.seal import Sealer
 from gati.config import Settings
 from gati.core.envelopes import Rejection, RequestEnvelope, ResponseEnvelope
-from gati.core.http import error_body
+from gati.core.http import error_body, version_preference
 from gati.core.ids import RequestIdGenerator
 from gati.core.observe import Metrics
 from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
@@ -41,7 +40,6 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 HEALTH_PATH = "/_gati/health"
-VERSION_HEADER = "x-gati-version"
 METRICS_PATH = "/metrics"
 
 
@@ -221,7 +219,7 @@ class Gateway:
             headers=headers,
             body=body,
             client=f"{client[0]}:{client[1]}" if client else None,
-            version_pref=_version_pref(headers, query),
+            version_pref=version_preference(headers, query),
             rejection=rejection,
         )
         if self.sealer is not None:
@@ -311,16 +309,6 @@ async def _read_body(receive: Receive, headers: tuple[tuple[str, str], ...], lim
         if not message.get("more_body", False):
             break
     return b"".join(chunks)
-
-
-def _version_pref(headers: tuple[tuple[str, str], ...], query: str) -> str | None:
-    for name, value in headers:
-        if name == VERSION_HEADER:
-            return value
-    for name, value in parse_qsl(query):
-        if name == "version":
-            return value
-    return None
 
 
 async def _respond(

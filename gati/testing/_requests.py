@@ -8,7 +8,7 @@ from typing import Any, TypedDict, cast
 from urllib.parse import urlencode
 
 from gati.core.envelopes import Headers, RequestEnvelope
-from gati.core.http import Request
+from gati.core.http import Request, version_preference
 
 HeadersArg = Mapping[str, str] | Sequence[tuple[str, str]]
 QueryArg = Mapping[str, str | int | Sequence[str | int]] | Sequence[tuple[str, str]] | str
@@ -89,18 +89,9 @@ def build_envelope(
         received_at_us=now_us, deadline_at_us=now_us + round(timeout_s * 1_000_000),
         method=method.upper(), path=path or "/", query=query, headers=_frozen(headers),
         body=body, client=options.get("client", "127.0.0.1"),
-        version_pref=_version_pref(headers, query),
+        version_pref=version_preference(headers, query),
     )
 
-
-def _version_pref(headers: list[tuple[str, str]], query: str) -> str | None:
-    """As the gateway reads it: X-Gati-Version, else ?version=."""
-    from urllib.parse import parse_qsl
-
-    for name, value in headers:
-        if name == "x-gati-version":
-            return value
-    return next((v for k, v in parse_qsl(query) if k == "version"), None)
 
 
 def _frozen(headers: list[tuple[str, str]]) -> Headers:
