@@ -36,7 +36,11 @@ async def _done(
     totals = await offsets.totals(list(system.topics.values()))
     if counts.requests != totals[system.topics["requests"]]:
         return False
-    return not lifecycle or counts.lifecycle == totals[system.topics["lifecycle"]]
+    # Workers write one LifecycleBatch message per request (older ones, one message per
+    # step): every message's request must be complete, whichever the worker wrote.
+    lifecycle_messages = totals[system.topics["lifecycle"]]
+    return not lifecycle or counts.complete >= lifecycle_messages or (
+        counts.lifecycle == lifecycle_messages)
 
 
 async def wait_recorded(
