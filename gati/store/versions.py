@@ -8,7 +8,6 @@ operator state back (``CachedVersionState``) to route.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -24,6 +23,7 @@ from gati.core.app import App
 from gati.core.evolution import assess
 from gati.core.timescape import Family, is_tag
 from gati.errors import GatiError
+from gati.manifest import AppManifest, build_manifest
 from gati.store.schema import handler_versions, requests
 
 log = logging.getLogger(__name__)
@@ -89,19 +89,18 @@ def version_manifest(app: App, family: Family) -> dict[tuple[str, str], dict[str
     return out
 
 
-def fingerprint(manifest: dict[str, Any]) -> str:
-    core = {k: manifest[k] for k in ("method", "path", "request", "response", "hooks")}
-    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
-
-
 class VersionRegistry:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
 
-    async def register(self, app: App) -> int:
+    async def register(self, app: App, app_manifest: AppManifest | None = None) -> int:
         """Upsert every version of ``app``; operator tags and status are kept."""
         now = datetime.now(UTC)
+        # The Timescape fingerprint is the manifest's, so `gati timescape list` and
+        # `gati manifest` name a version's contract the same way.
+        built = app_manifest or build_manifest(app)
+        prints = {(h.handler_id, h.version): h.fingerprint for h in built.handlers}
         rows = []
         for family in app.families.values():
             for (hid, label), manifest in version_manifest(app, family).items():
@@ -115,7 +114,7 @@ class VersionRegistry:
                         "path": family.path,
                         "code_tags": json.dumps(list(v.tags)),
                         "tags": "[]",
-                        "fingerprint": fingerprint(manifest),
+                        "fingerprint": prints[(hid, label)],
                         "manifest": json.dumps(manifest),
                         "status": "active",
                         "registered_at": now,

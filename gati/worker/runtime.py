@@ -99,8 +99,9 @@ class WorkerRuntime:
         state = None
         if registry is not None:
             try:
-                await registry.register(self.app)
-                await store_manifest(registry.engine, build_manifest(self.app))
+                manifest = build_manifest(self.app)
+                await registry.register(self.app, manifest)
+                await store_manifest(registry.engine, manifest)
             except Exception as exc:
                 log.warning("could not register versions and manifest (will route without "
                             "operator state until the database answers): %r", exc)
