@@ -65,8 +65,13 @@ class SchemaRegistry:
         for item in index["schemas"]:
             raw = json.loads((directory / item["file"]).read_text())
             # Named types accumulate in registry order, so a later schema can use an
-            # earlier one's records (LifecycleBatch holds LifecycleEvents).
-            parsed = fastavro.parse_schema(raw, named_schemas=named)
+            # earlier one's records (LifecycleBatch holds LifecycleEvents). Each schema
+            # keeps its own snapshot: fastavro resolves names through the dict it was
+            # parsed with, and a later version of a record must not change how an
+            # earlier writer's schema decodes.
+            scratch = dict(named)
+            parsed = fastavro.parse_schema(raw, named_schemas=scratch)
+            named.update(scratch)
             entries.append(RegisteredSchema(int(item["id"]), item["name"], parsed))
         return cls(entries)
 

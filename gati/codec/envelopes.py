@@ -59,6 +59,7 @@ class EnvelopeCodec:
                 "rejection": None
                 if rej is None
                 else {"status": rej.status, "code": rej.code, "message": rej.message},
+                "body_schema": env.body_schema,
             },
         )
 
@@ -82,6 +83,7 @@ class EnvelopeCodec:
             rejection=None
             if rej is None
             else Rejection(rej["status"], rej["code"], rej["message"]),
+            body_schema=r.get("body_schema"),
         )
 
     def encode_response(self, env: ResponseEnvelope) -> bytes:

@@ -60,6 +60,9 @@ class RequestEnvelope:
     client: str | None = None
     version_pref: str | None = None
     rejection: Rejection | None = None
+    # Schema-store id of ``body`` when it is a typed JSON body the gateway encoded as
+    # Avro (docs/wire-format.md); None: ``body`` is the client's bytes.
+    body_schema: int | None = None
 
     def header(self, name: str) -> str | None:
         """First value of a header (names are stored lower-cased)."""
