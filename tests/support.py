@@ -181,7 +181,8 @@ class KafkaSystem(System):
         subprocess.run([GATI, "migrate"], env=env, cwd=ROOT, check=True, capture_output=True)
         system = cls("kafka", f"http://127.0.0.1:{port}", database_url, {}, env, app)
         system.procs["gateway"] = Proc(
-            "gateway", ["gateway", "--port", str(port)], env, tmp / "gateway.log"
+            # Given the app, the gateway sends typed bodies as Avro, as in production.
+            "gateway", ["gateway", app, "--port", str(port)], env, tmp / "gateway.log"
         ).start()
         system.procs["worker"] = Proc(
             "worker", ["worker", app], env, tmp / "worker.log"

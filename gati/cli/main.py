@@ -13,13 +13,17 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from gati import config as gati_config
 from gati.config import Settings
 from gati.errors import GatiError
+
+if TYPE_CHECKING:
+    from gati.core.app import App
+    from gati.gateway.bodies import TypedBodies
 
 T = TypeVar("T")
 
@@ -94,7 +98,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     """Serve HTTP and turn every request into an event on Kafka.
 
     APP is optional: the gateway runs no handler code. When given it is imported once, so
-    a broken app fails here rather than on the first request.
+    a broken app fails here rather than on the first request, and valid typed JSON bodies
+    travel to the workers as Avro (their schemas go in the schema store at
+    GATI_DATABASE_URL; without it they travel as JSON, with a warning).
     """
     import uvicorn
 
@@ -103,11 +109,14 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     from gati.log.kafka import KafkaLog
     from gati.observability import PrometheusMetrics
 
+    settings = _settings(gateway_id=gateway_id)
+    typed_bodies = None
     if app:
-        load_app(app)
+        the_app = load_app(app)
+        the_app.validate()
+        typed_bodies = _typed_bodies(the_app, settings.database_url)
     from gati.codec.seal import sealer_for
 
-    settings = _settings(gateway_id=gateway_id)
     sealer = sealer_for(settings.seal_key, settings.sensitive_headers, settings.sensitive_fields)
     if sealer is None:
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
@@ -118,6 +127,7 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id()),
         metrics=PrometheusMetrics(),
         sealer=sealer,
+        typed_bodies=typed_bodies,
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -134,6 +144,22 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+def _typed_bodies(app: App, database_url: str) -> Callable[[], Awaitable[TypedBodies]]:
+    """At gateway start: the app's request schemas into the store, and their ids."""
+    from gati.gateway.bodies import TypedBodies
+    from gati.store.schemas import SchemaStore
+    from gati.store.store import open_store
+
+    async def register() -> TypedBodies:
+        store = await open_store(database_url)
+        try:
+            return await TypedBodies.register(app, SchemaStore(store.engine).ensure)
+        finally:
+            await store.close()
+
+    return register
 
 
 @cli.command()

@@ -23,7 +23,7 @@ class ResponseAlreadySent(GatiError):
     code = "response_already_sent"
 
 
-def _is_json(content_type: str | None) -> bool:
+def is_json_content_type(content_type: str | None) -> bool:
     if content_type is None:
         return False
     base = content_type.split(";", 1)[0].strip().lower()
@@ -60,7 +60,7 @@ class Request:
         body: Any = None
         if env.body:
             ctype = headers.get("content-type")
-            if _is_json(ctype):
+            if is_json_content_type(ctype):
                 try:
                     body = json.loads(env.body)
                 except (UnicodeDecodeError, json.JSONDecodeError) as exc:

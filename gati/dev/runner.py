@@ -19,9 +19,11 @@ from gati.codec.seal import masker_for, new_key, sealer_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.gateway.asgi import Gateway
+from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
 from gati.recorder.recorder import Recorder
+from gati.store.schemas import SchemaStore
 from gati.store.store import open_store
 from gati.store.versions import VersionRegistry
 from gati.worker.loop import LogWorker
@@ -52,8 +54,11 @@ async def run_dev(
     # One process: gateway and worker can share a random key when none is configured.
     sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
                         settings.sensitive_fields, ephemeral=one_key)
-    gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=sealer)
-    processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=sealer)
+    schema_store = SchemaStore(store.engine)
+    gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=sealer,
+                      typed_bodies=lambda: TypedBodies.register(app, schema_store.ensure))
+    processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=sealer,
+                          bodies=runtime.bodies)
     worker = LogWorker(
         processor.handle,
         log,
@@ -73,7 +78,8 @@ async def run_dev(
                 concurrency=settings.worker_concurrency,
             )
         )
-    recorder = Recorder(settings, log, store, masker=masker, sealer=sealer)
+    recorder = Recorder(settings, log, store, masker=masker, sealer=sealer,
+                        bodies=runtime.bodies)
     server = uvicorn.Server(
         uvicorn.Config(
             gateway,

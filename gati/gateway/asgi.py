@@ -6,7 +6,8 @@ else happens), and the gateway waits for the reply on its own topic. It answers 
 itself only what needs no handler: 413 for oversized bodies (still appended, so the
 rejection is recorded), 503 when the log cannot take the request or too many are in
 flight, 504 when the deadline passes. Given a ``PrometheusMetrics`` it also answers
-``/metrics`` itself (never forwarded) and counts what it answers.
+``/metrics`` itself (never forwarded) and counts what it answers. Given the app's typed
+bodies (``gati.gateway.bodies``) it sends valid typed JSON bodies as Avro.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from gati.codec.envelopes import EnvelopeCodec
@@ -26,10 +28,11 @@ from gati.core.http import error_body, version_preference
 from gati.core.ids import RequestIdGenerator
 from gati.core.observe import Metrics
 from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
-from gati.errors import BackendUnavailable
+from gati.errors import BackendUnavailable, GatiError
 from gati.gateway.replies import ReplyWaiter
 
 if TYPE_CHECKING:
+    from gati.gateway.bodies import TypedBodies
     from gati.observability.metrics import PrometheusMetrics
 
 log = logging.getLogger(__name__)
@@ -73,9 +76,12 @@ class Gateway:
         manage_log: bool = True,
         metrics: PrometheusMetrics | None = None,
         sealer: Sealer | None = None,
+        typed_bodies: Callable[[], Awaitable[TypedBodies]] | None = None,
     ) -> None:
         self.settings = settings
         self.sealer = sealer
+        self._typed_bodies = typed_bodies
+        self.bodies: TypedBodies | None = None
         self.log = event_log
         self.clock = clock or SystemClock()
         self.codec = codec or EnvelopeCodec()
@@ -103,6 +109,13 @@ class Gateway:
             ]
         )
         await self.replies.start()
+        if self._typed_bodies is not None and self.bodies is None:
+            try:
+                self.bodies = await self._typed_bodies()
+            except GatiError as exc:
+                # Typed bodies are an encoding, not a feature: JSON still carries them.
+                log.warning("typed bodies travel as JSON: their schemas could not be "
+                            "registered: %s", exc)
         self._started = True
 
     async def stop(self) -> None:
@@ -224,6 +237,11 @@ class Gateway:
         )
         if self.sealer is not None:
             env = self.sealer.seal(env)  # sensitive values leave this process encrypted
+        if self.bodies is not None and rejection is None:
+            typed = self.bodies.encode(env.method, env.path, env.version_pref,
+                                       env.header("content-type"), env.body)
+            if typed is not None:
+                env = replace(env, body=typed[1], body_schema=typed[0])
         waiting = self.replies.expect(request_id) if rejection is None else None
         try:
             send_budget = max(0.05, min(5.0, (deadline - self.clock.now_us()) / 1e6))

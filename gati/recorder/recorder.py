@@ -12,6 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
 from gati.codec.seal import Sealer, Sensitive, mask, masker_for, sealer_for
 from gati.config import Settings
@@ -19,6 +20,7 @@ from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.core.ports import Clock, EventLog, LogRecord, SystemClock, TopicSpec
 from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, StoreError
+from gati.store.schemas import body_schema_loader
 from gati.store.store import Store
 
 log = logging.getLogger(__name__)
@@ -44,8 +46,11 @@ class Recorder:
         clock: Clock | None = None,
         masker: Masker | None = None,
         sealer: Sealer | None = None,
+        bodies: BodyCodecs | None = None,
     ) -> None:
         self.settings = settings
+        # Typed bodies are stored as the JSON the client sent (gati.codec.bodies).
+        self.bodies = bodies or BodyCodecs(body_schema_loader(store.engine))
         self.log = event_log
         self.store = store
         self.codec = codec or EnvelopeCodec()
@@ -99,9 +104,13 @@ class Recorder:
     async def _write(self, records: list[LogRecord]) -> None:
         envelopes: list[RequestEnvelope] = []
         events: list[LifecycleEvent] = []
+        body_schemas: dict[str, int] = {}
         for rec in records:
             try:
                 item = self.codec.decode_any(rec.value)
+                if isinstance(item, RequestEnvelope) and item.body_schema is not None:
+                    body_schemas[item.request_id] = item.body_schema
+                    item = await self._json_body(item)
             except CodecError as exc:
                 await self._dead_letter(rec, str(exc))
                 continue
@@ -112,7 +121,7 @@ class Recorder:
         delay = 0.2
         while True:
             try:
-                await self.store.record(envelopes, events)
+                await self.store.record(envelopes, events, body_schemas=body_schemas)
                 break
             except StoreError as exc:
                 self.stats.store_retries += 1
@@ -123,6 +132,22 @@ class Recorder:
                 delay = min(delay * 2, 5.0)
         self.stats.events += len(events)
         self.stats.requests += len(envelopes)
+
+    async def _json_body(self, env: RequestEnvelope) -> RequestEnvelope:
+        """The typed body as JSON; waits out a schema store that does not answer.
+
+        Raises:
+            CodecError: the body cannot be decoded (the message is dead-lettered whole).
+        """
+        delay = 0.2
+        while True:
+            try:
+                return await self.bodies.to_json(env)
+            except StoreError as exc:
+                self.stats.store_retries += 1
+                log.warning("schema lookup failed, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
 
     async def _dead_letter(self, rec: LogRecord, reason: str) -> None:
         self.stats.dead_letters += 1

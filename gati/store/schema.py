@@ -50,6 +50,7 @@ requests = sa.Table(
     sa.Column("error_code", sa.Text),
     sa.Column("completed_at", UTCDateTime()),
     sa.Column("version", sa.Text),
+    sa.Column("body_schema", sa.Integer),
     sa.Index("ix_requests_received_at", "received_at"),
     sa.Index("ix_requests_handler_status", "handler_id", "status"),
     sa.Index("ix_requests_handler_version", "handler_id", "version"),

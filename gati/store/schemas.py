@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -43,6 +44,7 @@ schemas = sa.Table(
     sa.Column("fingerprint", sa.Text, nullable=False, unique=True),
     sa.Column("schema", sa.Text, nullable=False),
     sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("codec", sa.Text),
 )
 schema_subjects = sa.Table(
     "schema_subjects",
@@ -95,6 +97,7 @@ class StoredSchema:
     fingerprint: str
     schema: Any  # the Avro schema, parsed JSON
     created_at: datetime
+    codec: dict[str, Any] | None = None  # {gtype, namespace, name} when known
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +192,46 @@ class SchemaStore:
             subject=subject, version=version, schema_id=schema_id, created_at=now))
         return int(schema_id), version
 
+    async def ensure(self, avro_schema: Any, codec: dict[str, Any] | None = None) -> int:
+        """The id of ``avro_schema``, adding it (under no subject) if it is new.
+
+        What gateways and workers call at start for the body schemas they put on the
+        wire: an id is content-addressed by fingerprint, so every process of every
+        deployment gets the same id for the same schema, and no compatibility mode is
+        enforced (that is ``register``'s job, run as a deliberate step). ``codec`` (the
+        GType, namespace and root name) lets other processes rebuild the exact decoder.
+
+        Raises:
+            StoreError: the database failed.
+        """
+        text = canonical(avro_schema)
+        fingerprint = schema_fingerprint(text)
+        # Key order is meaning here (an object's properties are its field order).
+        codec_text = None if codec is None else json.dumps(codec, separators=(",", ":"))
+        query = sa.select(schemas.c.schema_id, schemas.c.codec).where(
+            schemas.c.fingerprint == fingerprint)
+        for attempt in range(_ATTEMPTS):
+            try:
+                async with self.engine.begin() as conn:
+                    row = (await conn.execute(query)).first()
+                    if row is None:
+                        return int((await conn.execute(
+                            schemas.insert().values(fingerprint=fingerprint, schema=text,
+                                                    codec=codec_text,
+                                                    created_at=datetime.now(UTC))
+                            .returning(schemas.c.schema_id))).scalar_one())
+                    if row[1] is None and codec_text is not None:
+                        await conn.execute(schemas.update().where(
+                            schemas.c.schema_id == row[0]).values(codec=codec_text))
+                    return int(row[0])
+            except IntegrityError:
+                if attempt == _ATTEMPTS - 1:
+                    raise StoreError("could not add a schema: concurrent additions kept "
+                                     "conflicting") from None
+            except SQLAlchemyError as exc:
+                raise _db_error(exc) from exc
+        raise AssertionError("unreachable")
+
     async def get(self, schema_id: int) -> StoredSchema:
         """The schema with this id.
 
@@ -205,7 +248,8 @@ class SchemaStore:
         if row is None:
             raise SchemaNotFound(f"no schema with id {schema_id}")
         return StoredSchema(int(row["schema_id"]), row["fingerprint"], json.loads(row["schema"]),
-                            row["created_at"])
+                            row["created_at"],
+                            None if row["codec"] is None else json.loads(row["codec"]))
 
     async def subjects(self) -> list[str]:
         """Every subject with at least one version, sorted."""
@@ -335,6 +379,20 @@ def _check_parses(subject: str, text: str) -> None:
         check_compatibility(text, text, "backward")
     except Exception as exc:  # AppError from the avro parser
         raise StoreError(f"schema for {subject} is not valid Avro: {exc}") from None
+
+
+def body_schema_loader(engine: AsyncEngine) -> Callable[[int], Awaitable[tuple[Any, Any] | None]]:
+    """``gati.codec.bodies.SchemaLoader`` over this store: (schema, codec spec) or None."""
+    store = SchemaStore(engine)
+
+    async def load(schema_id: int) -> tuple[Any, Any] | None:
+        try:
+            found = await store.get(schema_id)
+        except SchemaNotFound:
+            return None
+        return found.schema, found.codec
+
+    return load
 
 
 async def store_manifest(engine: AsyncEngine, manifest: AppManifest) -> bool:

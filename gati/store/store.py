@@ -9,7 +9,7 @@ columns, so their arrival order does not matter.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +36,7 @@ _ENVELOPE_COLUMNS = (
     "gateway_id",
     "version_pref",
     "deadline_at",
+    "body_schema",
 )
 _OUTCOME_COLUMNS = ("handler_id", "status", "error_code", "completed_at")
 
@@ -159,10 +160,17 @@ class Store:
         await self.engine.dispose()
 
     async def record(
-        self, envelopes: Sequence[RequestEnvelope], events: Sequence[LifecycleEvent]
+        self, envelopes: Sequence[RequestEnvelope], events: Sequence[LifecycleEvent],
+        *, body_schemas: Mapping[str, int] | None = None,
     ) -> None:
-        """Write one batch in one transaction; safe to call again with the same batch."""
-        env_rows = {e.request_id: _envelope_row(e) for e in envelopes}
+        """Write one batch in one transaction; safe to call again with the same batch.
+
+        ``body_schemas``: request id -> the schema its body travelled in on Kafka (the
+        envelopes given here already hold that body as JSON).
+        """
+        wire = body_schemas or {}
+        env_rows = {e.request_id: {**_envelope_row(e), "body_schema": wire.get(e.request_id)}
+                    for e in envelopes}
         event_rows: dict[tuple[str, int], dict[str, Any]] = {}
         outcome_rows: dict[str, dict[str, Any]] = {}
         version_rows: dict[str, dict[str, Any]] = {}

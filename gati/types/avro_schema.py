@@ -89,6 +89,8 @@ class AvroCodec:
     def __init__(self, gtype: GType, *, namespace: str, name: str | None = None) -> None:
         root = _Builder(namespace).node(gtype, name or "Root")
         self.gtype = gtype
+        self.namespace = namespace
+        self.name = name
         self.schema: Any = root.schema
         try:
             self.parsed = fastavro.parse_schema(root.schema)
@@ -96,6 +98,25 @@ class AvroCodec:
             raise AppError(f"{gtype.describe()}: no valid Avro schema: {exc}") from None
         self._write = root.write
         self._read = root.read
+
+    def spec(self) -> dict[str, Any]:
+        """What rebuilds this codec elsewhere (``from_spec``): the schema store keeps it
+        next to the schema, because the Avro schema alone does not say how to give back
+        JSON-model values (which union branch, "any" as JSON text, date formats)."""
+        return {"gtype": self.gtype.to_json(), "namespace": self.namespace, "name": self.name}
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> AvroCodec:
+        """Rebuild a codec from ``spec()`` output (read from the store: untrusted).
+
+        Raises:
+            CodecError: not a codec spec.
+        """
+        try:
+            return cls(GType.from_json(spec["gtype"]), namespace=str(spec["namespace"]),
+                       name=None if spec.get("name") is None else str(spec["name"]))
+        except (KeyError, TypeError, ValueError, AttributeError, AppError) as exc:
+            raise CodecError(f"not a body codec spec: {type(exc).__name__}: {exc}") from None
 
     def encode(self, value: Any) -> bytes:
         """Avro bytes of a value that passed the GType's validator.

@@ -122,7 +122,8 @@ def run_faust_worker(
             raise
         sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
                             settings.sensitive_fields)
-        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer), subs
+        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer,
+                         bodies=runtime.bodies), subs
 
     processor, subscribers = loop.run_until_complete(prepare())
     fapp = build_faust_app(settings, processor, subscribers)

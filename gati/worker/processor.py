@@ -13,14 +13,15 @@ import logging
 from dataclasses import replace
 from typing import Protocol
 
+from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter, encode_event_message
 from gati.codec.seal import Sealer, mask
 from gati.config import Settings
-from gati.core.envelopes import Rejection
+from gati.core.envelopes import Rejection, RequestEnvelope
 from gati.core.pipeline import Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
-from gati.errors import CodecError, RequestError
+from gati.errors import CodecError, RequestError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +36,10 @@ class Processor:
         clock: Clock,
         codec: EnvelopeCodec | None = None,
         sealer: Sealer | None = None,
+        bodies: BodyCodecs | None = None,
     ) -> None:
         self.settings = settings
+        self.bodies = bodies or BodyCodecs()
         self.sealer = sealer
         self.pipeline = pipeline
         self.out = out
@@ -51,6 +54,8 @@ class Processor:
         except CodecError as exc:
             await dead_letter(self, rec, "worker", str(exc))
             return
+        if env.body_schema is not None:
+            env = await self._json_body(env)
         if self.sealer is not None:
             try:
                 env = self.sealer.unseal(env)
@@ -72,6 +77,19 @@ class Processor:
         )
         await self.out.send_batch(messages)
         self.processed += 1
+
+    async def _json_body(self, env: RequestEnvelope) -> RequestEnvelope:
+        """A typed body back as the client's JSON; a body nobody can read is answered."""
+        try:
+            return await self.bodies.to_json(env)
+        except StoreError as exc:
+            rejection = Rejection(503, "schema_store_unavailable",
+                                  f"body schema {env.body_schema} could not be looked up: "
+                                  f"{exc.message}")
+        except CodecError as exc:
+            rejection = Rejection(500, exc.code, exc.message)
+        log.error("request %s: %s", env.request_id, rejection.message)
+        return replace(env, body=b"", body_schema=None, rejection=rejection)
 
     async def _publications(self, outcome: Outcome, key: bytes) -> list[OutMessage]:
         if not outcome.publications:

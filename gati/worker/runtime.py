@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from gati.codec.bodies import BodyCodecs, codecs_for
 from gati.codec.seal import Sensitive, masker_for
 from gati.config import Settings
 from gati.core.app import App
@@ -19,7 +20,7 @@ from gati.core.redact import Masker, Redactor
 from gati.errors import AppError
 from gati.manifest import build_manifest
 from gati.modules.secrets import EnvSecrets, FileSecrets
-from gati.store.schemas import store_manifest
+from gati.store.schemas import SchemaStore, body_schema_loader, store_manifest
 from gati.store.versions import CachedVersionState, VersionRegistry
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,8 @@ class WorkerRuntime:
         self.services: Services | None = None
         self.pipeline: Pipeline | None = None
         self._refresher: asyncio.Task[None] | None = None
+        # Decoders for typed bodies; without a store no gateway can name a schema.
+        self.bodies = BodyCodecs()
 
     def config(self) -> dict[str, Any]:
         cfg = {"database_url": self.settings.effective_app_database_url()}
@@ -98,10 +101,14 @@ class WorkerRuntime:
         )
         state = None
         if registry is not None:
+            loader = body_schema_loader(registry.engine)
+            self.bodies = BodyCodecs(loader)
             try:
                 manifest = build_manifest(self.app)
                 await registry.register(self.app, manifest)
                 await store_manifest(registry.engine, manifest)
+                self.bodies = await codecs_for(self.app, SchemaStore(registry.engine).ensure,
+                                               loader)
             except Exception as exc:
                 log.warning("could not register versions and manifest (will route without "
                             "operator state until the database answers): %r", exc)

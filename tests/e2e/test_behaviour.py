@@ -6,6 +6,7 @@ processes on real Kafka and Postgres; the assertions are identical.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -14,6 +15,7 @@ import pytest
 from support import System, eventually, start_system
 
 from gati.store import Store, open_store
+from gati.store.schemas import SchemaStore
 
 MAX_BODY = 4096
 # POST /users with auth and mail off: the global auth hook, the route timing hook (a clock
@@ -121,6 +123,42 @@ async def test_request_and_lifecycle_rows_in_order(client: httpx.AsyncClient, st
     assert (row["method"], row["path"], row["status"]) == ("POST", "/users", 201)
     assert row["handler_id"] == "examples.users.app.create_user"
     assert row["received_at"] <= row["completed_at"]
+
+
+async def test_a_typed_body_travels_as_avro_and_is_recorded_as_the_json_sent(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    email = _email()
+    v1 = await client.post("/users", json={"email": email, "name": "Ada"})
+    v2 = await client.post("/users", headers={"x-gati-version": "v2"},
+                           json={"firstName": "Grace", "lastName": "Hopper", "email": _email()})
+    assert (v1.status_code, v2.status_code) == (201, 201), (v1.text, v2.text)
+    assert v1.json()["name"] == "Ada" and v2.json()["firstName"] == "Grace"
+    rows = []
+    for answer in (v1, v2):
+        rid = answer.headers["x-request-id"]
+        await _recorded(store, rid)
+        rows.append(await store.get_request(rid))
+    assert rows[0] is not None and rows[1] is not None
+    # Each body travelled in its version's schema, and the record holds the JSON sent.
+    assert None not in (rows[0]["body_schema"], rows[1]["body_schema"])
+    assert rows[0]["body_schema"] != rows[1]["body_schema"]
+    assert json.loads(rows[0]["body"]) == {"name": "Ada", "email": email}
+    schema = await SchemaStore(store.engine).get(rows[0]["body_schema"])
+    assert [f["name"] for f in schema.schema["fields"]] == ["name", "email"]
+
+
+async def test_a_body_that_breaks_its_contract_travels_as_sent_and_gets_400(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    sent = b'{"name": 5, "email": "x@example.com", "extra": [1]}'
+    bad = await client.post("/users", content=sent, headers={"content-type": "application/json"})
+    assert bad.status_code == 400
+    assert bad.json()["error"]["code"] == "validation_failed"
+    rid = bad.headers["x-request-id"]
+    await _recorded(store, rid)
+    row = await store.get_request(rid)
+    assert row is not None and row["body_schema"] is None and row["body"] == sent
 
 
 async def test_unknown_route_is_404_and_recorded(client: httpx.AsyncClient, store: Store) -> None:
