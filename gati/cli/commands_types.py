@@ -86,7 +86,9 @@ def manifest_cmd(app: str, out: str | None) -> None:
 def schemas_cmd(app: str, out: str | None, register: bool, mode: str) -> None:
     """Write APP's request/response types as Avro schemas; optionally register them.
 
-    An incompatible new version of a subject exits 1 with the compatibility report.
+    Each handler version is a subject; a change to a registered version that breaks its
+    compatibility mode exits 1 with the report. Breaking changes between Timescape
+    versions are reported (with the fields) and allowed: old clients keep their version.
     """
     from gati.codegen.avro import avro_schemas
 
@@ -113,11 +115,38 @@ def schemas_cmd(app: str, out: str | None, register: bool, mode: str) -> None:
                     click.echo(f"{f.subject}: {f.version} REFUSED\n{exc.message}")
                     return 1
                 click.echo(f"{f.subject} v{version} id={schema_id} ({f.handler_id} {f.version})")
+            for line in _across_versions(files, mode):
+                click.echo(line)
             return 0
         finally:
             await store.close()
 
     sys.exit(asyncio.run(main()))
+
+
+def _across_versions(files: list[Any], mode: str) -> list[str]:
+    """How each Timescape version's types compare with the previous version's."""
+    from gati.store.schemas import avro_changes
+    from gati.types import check_compatibility
+
+    lines: list[str] = []
+    previous: dict[tuple[str, str], Any] = {}
+    for f in files:  # oldest version first within each handler
+        key = (f.handler_id, f.side)
+        before = previous.get(key)
+        previous[key] = f
+        if before is None:
+            continue
+        checked = f.mode if mode in ("auto", "none") else mode
+        report = check_compatibility(before.schema, f.schema, checked)  # type: ignore[arg-type]
+        changes = [c for c in avro_changes(before.schema, f.schema) if "record renamed" not in c]
+        if report.compatible or not changes:
+            continue  # a renamed record alone breaks no JSON client (docs/decisions.md)
+        lines.append(f"{f.handler_id} {f.side} {before.version} -> {f.version}: BREAKING "
+                     f"({checked}); a new Timescape version, so allowed: clients of "
+                     f"{before.version} keep it, or get it through transformers")
+        lines.extend(f"    {c}" for c in changes)
+    return lines
 
 
 @click.group(name="codegen")

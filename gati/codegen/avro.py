@@ -3,8 +3,13 @@
 Names are stable across versions: a handler's types live in the namespace
 ``gati.app.<app>.<handler>`` (``namespace_for``, the one Timescape's compatibility
 verdicts use), so version 2 of a record has the same full name as version 1 and the two
-can be compared and registered as versions of one subject,
-``gati.app.<app>.<handler>.request`` (or ``.response``).
+can be compared.
+
+Each Timescape version is its own subject, ``gati.app.<app>.<handler>.request@<version>``
+(or ``.response@...``): a deployed version's contract may only evolve compatibly (the
+store refuses anything else), while a new Timescape version may break its predecessor,
+which is what versions are for; ``gati schemas --register`` reports that verdict without
+refusing it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from typing import Any
 
 from gati.manifest import AppManifest
 from gati.types import namespace_for, to_avro
+from gati.types.avro_schema import root_name
 
 # The direction old clients need: a new handler must read old requests (backward); old
 # clients must read new responses (forward).
@@ -46,11 +52,9 @@ def avro_schemas(manifest: AppManifest) -> list[AvroSchemaFile]:
             if ref is None:
                 continue
             schema = to_avro(manifest.gtype(ref), namespace=namespace,
-                             name=f"{_title(h.name)}{side.title()}")
-            out.append(AvroSchemaFile(h.handler_id, h.version, side, f"{namespace}.{side}",
+                             name=root_name(h.name, side))
+            out.append(AvroSchemaFile(h.handler_id, h.version, side,
+                                      f"{namespace}.{side}@{h.version}",
                                       f"{h.name}.{label}.{side}.avsc", schema))
     return out
 
-
-def _title(name: str) -> str:
-    return "".join(p[:1].upper() + p[1:] for p in name.split("_"))

@@ -26,6 +26,7 @@ from gati.core.http import Request, Response
 from gati.core.routing import Router
 from gati.core.timescape import Family, Transform, Transformer, Version, is_tag, parse_tsv
 from gati.errors import AppError
+from gati.types.avro_schema import root_name
 from gati.types.contract import TypeContract, contract
 
 if TYPE_CHECKING:
@@ -205,11 +206,13 @@ class App:
                 raise AppError(f"handler id {hid!r} is registered twice")
             # Contracts compile at registration: a bad type fails at import, and each
             # request pays only for the generated validator.
-            name = f"{hid.rsplit('.', 1)[-1]}_{label.replace('-', '')}"
-            req_contract = None if request is None else contract(request, app=self.name,
-                                                                 handler=f"{name}_request")
-            res_contract = None if response is None else contract(response, app=self.name,
-                                                                  handler=f"{name}_response")
+            # Named as ``gati schemas`` names them, so a typed body's wire schema is the
+            # very schema that command registers (one id for both).
+            short = hid.rsplit(".", 1)[-1]
+            req_contract = None if request is None else contract(
+                request, app=self.name, handler=short, name=root_name(short, "request"))
+            res_contract = None if response is None else contract(
+                response, app=self.name, handler=short, name=root_name(short, "response"))
             spec = HandlerSpec(
                 handler_id=hid,
                 method=upper,

@@ -62,6 +62,11 @@ def namespace_for(app: str, handler: str) -> str:
     return ".".join(["gati", "app", avro_name(app), *(avro_name(p) for p in handler.split("."))])
 
 
+def root_name(handler: str, side: str) -> str:
+    """``CreateUserRequest``: the root record name of a handler's unnamed body type."""
+    return "".join(p[:1].upper() + p[1:] for p in handler.split("_")) + side.title()
+
+
 def avro_name(text: str) -> str:
     """``text`` as an Avro name: other characters become ``_``; never starts with a digit."""
     name = re.sub(r"[^A-Za-z0-9_]", "_", text)

@@ -83,7 +83,7 @@ class TypeContract:
         return data
 
 
-def contract(tp: Any, *, app: str, handler: str) -> TypeContract:
+def contract(tp: Any, *, app: str, handler: str, name: str | None = None) -> TypeContract:
     """Analyze ``tp`` and compile everything derived from it, once.
 
     Raises:
@@ -95,5 +95,5 @@ def contract(tp: Any, *, app: str, handler: str) -> TypeContract:
         gtype=gtype,
         validator=compile_validator(gtype),
         converter=compile_converter(tp),
-        codec=AvroCodec(gtype, namespace=namespace_for(app, handler)),
+        codec=AvroCodec(gtype, namespace=namespace_for(app, handler), name=name),
     )

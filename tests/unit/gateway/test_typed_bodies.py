@@ -13,8 +13,10 @@ import pytest
 from examples.users.app import app as users_app
 from gati import App, GlobalContext, LocalContext, Request, Response
 from gati.codec.bodies import BodyCodecs, UnknownBodySchema, codecs_for
+from gati.codegen.avro import avro_schemas
 from gati.core.envelopes import RequestEnvelope
 from gati.gateway.bodies import TypedBodies, same_json
+from gati.manifest import build_manifest
 from gati.store.schemas import SchemaStore, body_schema_loader
 from gati.store.store import Store, open_store
 
@@ -157,3 +159,15 @@ async def test_an_id_nobody_knows_is_refused_not_guessed(store: Store) -> None:
         {"type": "record", "name": "Bare", "fields": [{"name": "a", "type": "long"}]})
     with pytest.raises(UnknownBodySchema, match="without a codec spec"):
         await BodyCodecs(body_schema_loader(store.engine)).to_json(_env(b"\x02", bare))
+
+
+async def test_the_id_on_the_wire_is_the_one_gati_schemas_registers(store: Store) -> None:
+    users_app.validate()
+    schemas = SchemaStore(store.engine)
+    registered = {}
+    for f in avro_schemas(build_manifest(users_app)):
+        if f.side == "request":
+            registered[(f.handler_id, f.version)] = (await schemas.register(f.subject,
+                                                                            f.schema))[0]
+    wire = (await TypedBodies.register(users_app, schemas.ensure)).schema_ids
+    assert wire == registered and len(wire) == 4

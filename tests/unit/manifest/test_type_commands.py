@@ -54,21 +54,31 @@ def test_schemas_register_is_idempotent_and_refuses_a_breaking_version(
     assert runner.invoke(cli, ["migrate"]).exit_code == 0
     first = runner.invoke(cli, ["schemas", APP, "--out", str(tmp_path / "a"), "--register"])
     assert first.exit_code == 0, first.output
-    assert "gati.app.typed_users.create_user.request v1 id=" in first.output
+    assert "gati.app.typed_users.create_user.request@initial v1 id=" in first.output
     again = runner.invoke(cli, ["schemas", APP, "--out", str(tmp_path / "a"), "--register"])
     assert again.exit_code == 0
     assert sorted(again.output.splitlines()) == sorted(first.output.splitlines())
-    # The seed's breaking change, v1 {name, email} -> v2 {firstName, lastName, email}.
-    broken = runner.invoke(cli, ["schemas", f"{HERE}/schema_versions.py:app", "--out",
-                                 str(tmp_path / "b"), "--register"])
-    assert broken.exit_code == 1, broken.output
-    assert "REFUSED" in broken.output and "BREAKING" in broken.output
-    assert "firstName" in broken.output and "$.name" in broken.output
-    # --mode none registers it anyway.
-    forced = runner.invoke(cli, ["schemas", f"{HERE}/schema_versions.py:app", "--out",
-                                 str(tmp_path / "b"), "--register", "--mode", "none"])
+    # The seed's breaking change, v1 {name, email} -> v2 {firstName, lastName, email}, is
+    # a new Timescape version: each version is its own subject, and the break is reported.
+    versions = runner.invoke(cli, ["schemas", f"{HERE}/schema_versions.py:app", "--out",
+                                   str(tmp_path / "b"), "--register"])
+    assert versions.exit_code == 0, versions.output
+    assert "gati.app.users.get_user.response@2024-01-01 v1" in versions.output
+    assert "gati.app.users.get_user.response@2025-01-01 v1" in versions.output
+    assert "2024-01-01 -> 2025-01-01: BREAKING" in versions.output
+    assert "- $.name: removed" in versions.output
+    assert "+ $.firstName: added" in versions.output
+    # Editing the deployed 2025-01-01 in place so that its clients break is refused.
+    edited = runner.invoke(cli, ["schemas", f"{HERE}/schema_versions_edited.py:app", "--out",
+                                 str(tmp_path / "c"), "--register"])
+    assert edited.exit_code == 1, edited.output
+    assert "response@2025-01-01: 2025-01-01 REFUSED" in edited.output
+    assert "BREAKING" in edited.output and "$.email" in edited.output
+    # --mode none registers it anyway, as version 2 of that subject.
+    forced = runner.invoke(cli, ["schemas", f"{HERE}/schema_versions_edited.py:app", "--out",
+                                 str(tmp_path / "c"), "--register", "--mode", "none"])
     assert forced.exit_code == 0, forced.output
-    assert "gati.app.users.get_user.response v2" in forced.output
+    assert "gati.app.users.get_user.response@2025-01-01 v2" in forced.output
 
 
 def test_schemas_register_without_tables_says_to_migrate(
