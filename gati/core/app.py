@@ -58,6 +58,9 @@ class HandlerSpec:
     request_contract: TypeContract | None = None
     response_contract: TypeContract | None = None
     snapshots: str | None = None
+    # A response that breaks its contract: "error" answers 500 response_invalid; "warn"
+    # sends it and records a warning step (for migrating handlers onto a contract).
+    invalid_response: str = "error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,11 @@ def _check_signature(func: Callable[..., Any]) -> None:
         )
 
 
+def _check_invalid_response(value: str, where: str) -> None:
+    if value not in ("error", "warn"):
+        raise AppError(f"{where}: invalid_response must be 'error' or 'warn', got {value!r}")
+
+
 def check_snapshot_policy(policy: str, where: str) -> None:
     """off, on_error, always, or sampled:<rate in 0..1>."""
     if policy in ("off", "on_error", "always"):
@@ -118,10 +126,13 @@ def check_snapshot_policy(policy: str, where: str) -> None:
 class App:
     """A Gati application. Build one per process; there is no global instance."""
 
-    def __init__(self, name: str, *, config: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str, *, config: dict[str, Any] | None = None,
+                 invalid_response: str = "error") -> None:
         if not name or not name.replace("-", "_").isidentifier():
             raise AppError(f"app name {name!r} must be an identifier (letters, digits, - or _)")
+        _check_invalid_response(invalid_response, f"app {name!r}")
         self.name = name
+        self.invalid_response = invalid_response
         self.config: dict[str, Any] = dict(config or {})
         self.router: Router[Family] = Router()
         self.families: dict[str, Family] = {}
@@ -160,6 +171,7 @@ class App:
         version: str | None = None,
         tags: tuple[str, ...] | list[str] = (),
         snapshots: str | None = None,
+        invalid_response: str | None = None,
     ) -> Callable[[F], F]:
         """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``.
 
@@ -167,8 +179,12 @@ class App:
         ``gati.hook(fn, timeout_s=..., retries=...)``). ``version`` (a date or ISO date-time)
         and ``tags`` make this one version of the route's handler: registering the same
         method and path again with another version adds a version instead of clashing.
+        ``invalid_response`` ("error" or "warn", default the app's) decides what a
+        response that breaks the ``response`` contract gets: 500, or sent with a warning.
         """
         upper = method.upper()
+        if invalid_response is not None:
+            _check_invalid_response(invalid_response, f"{upper} {path}")
         label = version or "initial"
         if snapshots is not None:
             check_snapshot_policy(snapshots, f"{upper} {path}")
@@ -227,6 +243,7 @@ class App:
                 request_contract=req_contract,
                 response_contract=res_contract,
                 snapshots=snapshots,
+                invalid_response=invalid_response or self.invalid_response,
             )
             if family is None:
                 family = Family(hid, upper, path)

@@ -29,6 +29,7 @@ from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan, VersionUnavailable
 from gati.errors import GatiError, MethodNotAllowed, RoutingError
+from gati.types.contract import ValidationFailed
 from gati.types.secrets import secret_strings
 
 _JSON = (("content-type", "application/json"),)
@@ -95,6 +96,9 @@ class Pipeline:
                                    ("handler", "status"))
         self._latency = m.histogram("gati_handler_seconds", "Time in hooks and handler",
                                     ("handler",))
+        self._invalid = m.counter("gati_invalid_responses_total",
+                                  "Responses sent despite breaking their contract (warn mode)",
+                                  ("handler",))
         self.versions: VersionState = versions or NoVersionState()
         self.health = health or HealthTracker()
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
@@ -244,6 +248,14 @@ class Pipeline:
         if spec.response_contract is not None and res.status_code < 400 and res.value is not None:
             try:
                 spec.response_contract.dump(res.value)
+            except ValidationFailed as exc:
+                if spec.invalid_response != "warn":
+                    return self._fail(env, scope, failure_of(exc))
+                # Sent as the handler made it; the record and the metric say it broke.
+                self._invalid.inc(handler=spec.handler_id)
+                scope.record(Stage.LOG, detail={
+                    "level": "warning", "message": scope.scrub(exc.message),
+                    "code": "response_invalid", "issues": exc.to_json()})
             except GatiError as exc:
                 return self._fail(env, scope, failure_of(exc))
         try:

@@ -115,7 +115,7 @@ def _handler(app: App, family: Family, version: Version, table: TypeTable,
             HookInfo(h.hook_id, h.kind.value, h.level.value, h.timeout_s, h.retries)
             for h in hooks
         ),
-        policy=HandlerPolicy(spec.timeout_s),
+        policy=HandlerPolicy(spec.timeout_s, spec.invalid_response),
         fingerprint=fingerprint,
         modules=tuple(calls),
         statuses=tuple(sorted(facts.statuses or {200})),

@@ -45,6 +45,7 @@ class HookInfo:
 @dataclass(frozen=True, slots=True)
 class HandlerPolicy:
     timeout_s: float | None
+    invalid_response: str = "error"  # or "warn": what a response breaking its type gets
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +243,8 @@ def _handler(d: Mapping[str, Any]) -> HandlerManifest:
         request=_ref(d["request"]),
         response=_ref(d["response"]),
         hooks=tuple(HookInfo(**h) for h in d["hooks"]),
-        policy=HandlerPolicy(d["policy"]["timeout_s"]),
+        policy=HandlerPolicy(d["policy"]["timeout_s"],
+                             d["policy"].get("invalid_response", "error")),
         fingerprint=d["fingerprint"],
         modules=tuple(
             ModuleCall(**{**c, "keywords": tuple(c["keywords"])}) for c in d["modules"]

@@ -14,6 +14,7 @@ from gati.core.envelopes import RequestEnvelope
 from gati.core.pipeline import Outcome, Pipeline
 from gati.core.ports import SystemClock
 from gati.errors import AppError
+from gati.observability import PrometheusMetrics
 from gati.types import Format, MinLen
 from gati.types import Secret as SecretField
 
@@ -31,8 +32,8 @@ class User:
     email: str
 
 
-def _app(result: object) -> App:
-    app = App("typed")
+def _app(result: object, **options: str) -> App:
+    app = App("typed", **options)
 
     @app.post("/users", request=CreateUser, response=User)
     async def create(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
@@ -87,6 +88,34 @@ async def test_a_response_that_breaks_its_contract_is_a_500() -> None:
     error = json.loads(outcome.response.body)["error"]
     assert error["code"] == "response_invalid"
     assert [i["path"] for i in error["issues"]] == ["$.id"]
+
+
+async def test_warn_mode_sends_a_broken_response_and_records_the_warning() -> None:
+    broken = {"id": "not-an-int", "name": "x", "email": "x@y.z"}
+    app = _app(broken, invalid_response="warn")
+    metrics = PrometheusMetrics()
+    now = SystemClock().now_us()
+    env = RequestEnvelope("r", "g", "t", 0, now, now + 10_000_000, "POST", "/users", "",
+                          (("content-type", "application/json"),),
+                          b'{"name": "Ada", "email": "ada@example.com"}')
+    services = Services(modules={}, config={}, metrics=metrics)
+    outcome = await Pipeline(app, services, clock=SystemClock()).process(env)
+    assert outcome.response.status == 201
+    assert json.loads(outcome.response.body) == broken
+    warnings = [json.loads(e.detail or "{}") for e in outcome.events if e.stage == "log"]
+    assert [(w["level"], w["code"], [i["path"] for i in w["issues"]]) for w in warnings] == [
+        ("warning", "response_invalid", ["$.id"])]
+    text = metrics.exposition("")[0].decode()
+    handler = next(iter(app.families))
+    assert f'gati_invalid_responses_total{{handler="{handler}"}} 1.0' in text
+
+
+def test_invalid_response_must_be_error_or_warn() -> None:
+    with pytest.raises(AppError, match="invalid_response must be 'error' or 'warn'"):
+        App("x", invalid_response="ignore")
+    app = App("x")
+    with pytest.raises(AppError, match="GET /a: invalid_response"):
+        app.get("/a", invalid_response="loud")
 
 
 def test_an_unsupported_type_fails_at_registration_naming_the_field() -> None:
