@@ -9,7 +9,7 @@ columns, so their arrival order does not matter.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -151,10 +151,13 @@ def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
 
 
 class Store:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, *, copy_events: bool = True) -> None:
+        """``copy_events``: on Postgres, write lifecycle rows with COPY (the default;
+        False keeps the multi-row INSERT, the baseline ``bench/store_write.py`` runs)."""
         self.engine = engine
         name = engine.dialect.name
         self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        self._copy = copy_events and name == "postgresql" and engine.dialect.driver == "asyncpg"
 
     async def close(self) -> None:
         await self.engine.dispose()
@@ -196,7 +199,9 @@ class Store:
                 await self._upsert(conn, list(outcome_rows.values()), _OUTCOME_COLUMNS)
                 await self._upsert(conn, list(version_rows.values()),
                                    ("handler_id", "version"))
-                if event_rows:
+                if event_rows and self._copy:
+                    await _copy_events(conn, event_rows.values())
+                elif event_rows:
                     stmt = self._insert(lifecycle_events).on_conflict_do_nothing(
                         index_elements=["request_id", "seq"]
                     )
@@ -341,6 +346,40 @@ class Store:
                         ).scalar_one()
                     )
         return PruneResult(before, n_requests, n_events, 0, dry_run=True)
+
+
+_EVENT_COLUMNS = ("request_id", "seq", "stage", "at", "handler_id", "status", "error_code",
+                  "detail", "worker_id")
+_STAGE_EVENTS = ("CREATE TEMP TABLE IF NOT EXISTS gati_events_in "
+                 "(LIKE lifecycle_events) ON COMMIT DELETE ROWS")
+_MERGE_EVENTS = (f"INSERT INTO lifecycle_events ({', '.join(_EVENT_COLUMNS)}) "
+                 f"SELECT {', '.join(_EVENT_COLUMNS)} FROM gati_events_in "
+                 "ON CONFLICT (request_id, seq) DO NOTHING")
+
+
+async def _copy_events(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
+    """Lifecycle rows into Postgres by COPY into a session temp table, then one INSERT.
+
+    COPY cannot skip conflicts, and first write wins per (request_id, seq), so rows go
+    to a staging table emptied at commit and are merged with ON CONFLICT DO NOTHING, in
+    the caller's transaction. The SQL statement first makes sure that transaction has
+    begun on the connection before the driver is used directly.
+    """
+    import asyncpg  # type: ignore[import-untyped]
+
+    await conn.exec_driver_sql(_STAGE_EVENTS)
+    raw = await conn.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    try:
+        await driver.copy_records_to_table(
+            "gati_events_in", columns=_EVENT_COLUMNS,
+            records=[tuple(r[c] for c in _EVENT_COLUMNS) for r in rows])
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
+        # The driver's own errors, where SQLAlchemy would have wrapped them: the caller
+        # (the recorder) retries a StoreError and must not crash on this one.
+        raise StoreError(f"copying lifecycle rows failed: {type(exc).__name__}: {exc}") from exc
+    await conn.exec_driver_sql(_MERGE_EVENTS)
 
 
 def _routed_version(detail: str) -> str | None:
