@@ -213,9 +213,14 @@ def start_embedded(app: str, tmp: Path) -> GatiSystem:
 
 
 async def start_kafka(
-    app: str, tmp: Path, *, lifecycle: str = "on", extra_env: dict[str, str] | None = None
+    app: str, tmp: Path, *, lifecycle: str = "on", extra_env: dict[str, str] | None = None,
+    typed_bodies: bool = True,
 ) -> GatiSystem:
-    """Gateway, worker and recorder on a fresh database and unique topics."""
+    """Gateway, worker and recorder on a fresh database and unique topics.
+
+    ``typed_bodies``: the gateway gets the app, as in production, and sends typed bodies
+    as Avro; False runs it without the app (every body as JSON), to price the encoding.
+    """
     tag = uuid.uuid4().hex[:10]
     db_name = f"gati_bench_{tag}"
     await create_database(db_name)
@@ -247,7 +252,9 @@ async def start_kafka(
     system = GatiSystem(
         "kafka", f"http://127.0.0.1:{port}", db_url, group, f"b{tag}", db_name, env, tmp
     )
-    group.add(Proc("gateway", [GATI, "gateway", "--port", str(port)], env, tmp / "gateway.log"))
+    gateway_app = [app] if typed_bodies else []
+    group.add(Proc("gateway", [GATI, "gateway", *gateway_app, "--port", str(port)], env,
+                   tmp / "gateway.log"))
     group.add(Proc("worker", [GATI, "worker", app], worker_env, tmp / "worker.log"))
     group.add(Proc("recorder", [GATI, "recorder"], env, tmp / "recorder.log"))
     try:

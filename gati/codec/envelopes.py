@@ -115,7 +115,7 @@ class EnvelopeCodec:
 
     def decode_event(self, data: bytes) -> LifecycleEvent:
         _, r = self.codec.decode(data, self.lifecycle_ids)
-        return LifecycleEvent(**_fields(r, LifecycleEvent))
+        return _event(r)
 
     def encode_batch(self, request_id: str, events: Sequence[LifecycleEvent]) -> bytes:
         return self.codec.encode(LIFECYCLE_BATCH, {
@@ -137,7 +137,7 @@ class EnvelopeCodec:
                 return [self.decode_event(data)]
             if schema_id in self.batch_ids:
                 _, r = self.codec.decode(data, self.batch_ids)
-                return [LifecycleEvent(**_fields(e, LifecycleEvent)) for e in r["events"]]
+                return [_event(e) for e in r["events"]]
         raise CodecError("not a RequestEnvelope, LifecycleEvent or LifecycleBatch message")
 
 
@@ -149,9 +149,11 @@ def _event_record(ev: LifecycleEvent) -> dict[str, Any]:
     }
 
 
-def _fields(record: dict[str, Any], cls: type) -> dict[str, Any]:
-    names = cls.__slots__  # type: ignore[attr-defined]
-    return {n: record.get(n) for n in names}
+def _event(r: dict[str, Any]) -> LifecycleEvent:
+    """Positional on purpose: the recorder builds one per lifecycle step it drains."""
+    get = r.get
+    return LifecycleEvent(r["request_id"], r["seq"], r["stage"], r["at_us"], get("handler_id"),
+                          get("status"), get("error_code"), get("detail"), get("worker_id"))
 
 
 DEADLETTER = "gati.DeadLetter"

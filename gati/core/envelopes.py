@@ -61,7 +61,7 @@ class RequestEnvelope:
     version_pref: str | None = None
     rejection: Rejection | None = None
     # Schema-store id of ``body`` when it is a typed JSON body the gateway encoded as
-    # Avro (docs/wire-format.md); None: ``body`` is the client's bytes.
+    # Avro (docs/events.md, "Typed bodies"); None: ``body`` is the client's bytes.
     body_schema: int | None = None
 
     def header(self, name: str) -> str | None:

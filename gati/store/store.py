@@ -174,18 +174,18 @@ class Store:
         wire = body_schemas or {}
         env_rows = {e.request_id: {**_envelope_row(e), "body_schema": wire.get(e.request_id)}
                     for e in envelopes}
-        event_rows: dict[tuple[str, int], dict[str, Any]] = {}
+        event_rows: dict[tuple[str, int], LifecycleEvent] = {}
         outcome_rows: dict[str, dict[str, Any]] = {}
         version_rows: dict[str, dict[str, Any]] = {}
         for ev in events:
-            event_rows.setdefault((ev.request_id, ev.seq), _event_row(ev))
-            if ev.stage == Stage.ROUTED.value and ev.detail:
+            event_rows.setdefault((ev.request_id, ev.seq), ev)
+            if ev.stage == _ROUTED and ev.detail:
                 version = _routed_version(ev.detail)
                 if version is not None:
                     version_rows[ev.request_id] = {"request_id": ev.request_id,
                                                    "handler_id": ev.handler_id,
                                                    "version": version}
-            if ev.stage == Stage.RESPONDED.value:
+            if ev.stage == _RESPONDED:
                 outcome_rows[ev.request_id] = {
                     "request_id": ev.request_id,
                     "handler_id": ev.handler_id,
@@ -205,7 +205,7 @@ class Store:
                     stmt = self._insert(lifecycle_events).on_conflict_do_nothing(
                         index_elements=["request_id", "seq"]
                     )
-                    await conn.execute(stmt, list(event_rows.values()))
+                    await conn.execute(stmt, [_event_row(ev) for ev in event_rows.values()])
         except SQLAlchemyError as exc:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from exc
 
@@ -348,6 +348,7 @@ class Store:
         return PruneResult(before, n_requests, n_events, 0, dry_run=True)
 
 
+_ROUTED, _RESPONDED = Stage.ROUTED.value, Stage.RESPONDED.value  # once, not per row
 _EVENT_COLUMNS = ("request_id", "seq", "stage", "at", "handler_id", "status", "error_code",
                   "detail", "worker_id")
 _STAGE_EVENTS = ("CREATE TEMP TABLE IF NOT EXISTS gati_events_in "
@@ -357,7 +358,7 @@ _MERGE_EVENTS = (f"INSERT INTO lifecycle_events ({', '.join(_EVENT_COLUMNS)}) "
                  "ON CONFLICT (request_id, seq) DO NOTHING")
 
 
-async def _copy_events(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
+async def _copy_events(conn: AsyncConnection, events: Iterable[LifecycleEvent]) -> None:
     """Lifecycle rows into Postgres by COPY into a session temp table, then one INSERT.
 
     COPY cannot skip conflicts, and first write wins per (request_id, seq), so rows go
@@ -374,7 +375,8 @@ async def _copy_events(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) ->
     try:
         await driver.copy_records_to_table(
             "gati_events_in", columns=_EVENT_COLUMNS,
-            records=[tuple(r[c] for c in _EVENT_COLUMNS) for r in rows])
+            records=[(ev.request_id, ev.seq, ev.stage, _ts(ev.at_us), ev.handler_id, ev.status,
+                      ev.error_code, ev.detail, ev.worker_id) for ev in events])
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
         # The driver's own errors, where SQLAlchemy would have wrapped them: the caller
         # (the recorder) retries a StoreError and must not crash on this one.
