@@ -165,7 +165,7 @@ def _json_body(env: RequestEnvelope) -> Any:
         return None
     try:
         return json.loads(env.body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

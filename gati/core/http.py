@@ -67,6 +67,10 @@ class Request:
                     raise RequestError(
                         f"request body is not valid JSON: {exc}", code="invalid_json"
                     ) from None
+                except RecursionError:
+                    # A few hundred KB of "[[[[..." would otherwise take the worker down.
+                    raise RequestError("request body is nested too deeply to parse",
+                                       code="invalid_json") from None
             elif ctype and ctype.startswith("text/"):
                 body = env.body.decode("utf-8", errors="replace")
             else:

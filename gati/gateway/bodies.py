@@ -64,6 +64,13 @@ class TypedBodies:
     def encode(self, method: str, path: str, version_pref: str | None,
                content_type: str | None, body: bytes) -> tuple[int, bytes] | None:
         """``(schema id, Avro bytes)`` for a body that can travel as Avro, else None."""
+        try:
+            return self._encode(method, path, version_pref, content_type, body)
+        except RecursionError:
+            return None  # nested too deeply for Python's parsers: the worker answers 400
+
+    def _encode(self, method: str, path: str, version_pref: str | None,
+                content_type: str | None, body: bytes) -> tuple[int, bytes] | None:
         if not body or not is_json_content_type(content_type) or not self._typed:
             return None
         try:

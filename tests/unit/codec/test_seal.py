@@ -78,3 +78,10 @@ def test_a_bad_key_is_a_config_error_naming_the_variable() -> None:
         parse_key("not base64 at all!!")
     with pytest.raises(ConfigError, match="32 bytes"):
         parse_key(base64.urlsafe_b64encode(b"short").decode())
+
+
+def test_a_body_too_deep_to_parse_has_no_sensitive_fields_and_raises_nothing() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    env = RequestEnvelope("r", "g", "t", 0, 0, 1, "POST", "/x", "",
+                          (("content-type", "application/json"),), deep)
+    assert Sensitive(fields=(("password",),)).values(env) == []

@@ -149,3 +149,36 @@ async def test_a_field_typed_secret_is_scrubbed_from_the_record() -> None:
     assert outcome.response.status == 500
     recorded = " ".join(e.detail or "" for e in outcome.events)
     assert "hunter2-secret" not in recorded and "[REDACTED" in recorded
+
+
+@dataclass
+class Tree:
+    children: list[Tree]
+
+
+async def test_a_body_nested_too_deeply_is_a_400_not_a_crashed_worker() -> None:
+    app = App("deep")
+
+    @app.post("/tree", request=Tree)
+    async def tree(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        res.json({"ok": True})
+
+    @app.post("/anything")
+    async def anything(req: Request, res: Response, lctx: LocalContext,
+                       gctx: GlobalContext) -> None:
+        res.json({"ok": True})
+
+    now = SystemClock().now_us()
+    pipeline = Pipeline(app, Services(modules={}, config={}), clock=SystemClock())
+    too_deep_to_parse = b"[" * 100_000 + b"]" * 100_000
+    for path in ("/anything", "/tree"):
+        env = RequestEnvelope("r", "g", "t", 0, now, now + 10_000_000, "POST", path, "",
+                              (("content-type", "application/json"),), too_deep_to_parse)
+        outcome = await pipeline.process(env)
+        assert outcome.response.status == 400, (path, outcome.response.body[:200])
+        assert json.loads(outcome.response.body)["error"]["code"] == "invalid_json"
+    # As deep as Python's parser goes, a recursive type is still checked and served.
+    deep = b'{"children": [' * 450 + b"]}" * 450
+    env = RequestEnvelope("r", "g", "t", 0, now, now + 10_000_000, "POST", "/tree", "",
+                          (("content-type", "application/json"),), deep)
+    assert (await pipeline.process(env)).response.status == 200

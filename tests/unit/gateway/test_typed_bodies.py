@@ -171,3 +171,9 @@ async def test_the_id_on_the_wire_is_the_one_gati_schemas_registers(store: Store
                                                                             f.schema))[0]
     wire = (await TypedBodies.register(users_app, schemas.ensure)).schema_ids
     assert wire == registered and len(wire) == 4
+
+
+async def test_a_body_too_deep_to_parse_is_left_to_the_worker() -> None:
+    bodies = await _users()
+    deep = b"[" * 100_000 + b"]" * 100_000
+    assert bodies.encode("POST", "/users", None, JSON, deep) is None
