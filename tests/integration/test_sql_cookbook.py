@@ -152,6 +152,9 @@ def expected(s: Seeded) -> dict[str, list[tuple[Any, ...]]]:
             (hour + timedelta(hours=1), CREATE, V1, 1),
             (hour + timedelta(hours=1), CREATE, V2, 2),
         ],
+        "Requests by the schema their body travelled in (PostgreSQL)": [
+            ("NewUserV1", s.body_schema, 6, 3),
+        ],
         "Requests that touched db.insert_user": [
             (ids[0], 2.9, True, 201),
             (ids[1], 2.0, True, 201),

@@ -23,13 +23,17 @@ effect durations agree with them, so every number a test expects can be read her
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from examples.users.app import app as users_app
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.core.ids import RequestIdGenerator
 from gati.store import Store
+from gati.store.schemas import SchemaStore
+
+USERS_CREATE = "examples.users.app.create_user"
 
 CREATE = "users.create_user"
 GET = "users.get_user"
@@ -122,6 +126,7 @@ class Req:
 class Seeded:
     base: datetime
     ids: tuple[str, ...]
+    body_schema: int = 0  # the schema id the POST bodies travelled in
 
     def at(self, i: int, ms: float = 0.0) -> datetime:
         return self.base + i * SPACING + timedelta(milliseconds=ms)
@@ -275,9 +280,18 @@ def build(base: datetime) -> tuple[list[Req], Seeded]:
 
 
 async def seed(store: Store, base: datetime) -> Seeded:
-    """Record the ten requests (envelopes and events in separate batches, as they come)."""
+    """Record the ten requests (envelopes and events in separate batches, as they come).
+
+    The POST bodies travelled as Avro in v1's request schema (``schemas`` row added like
+    a gateway does at start), so ``requests.body_schema`` is set for them.
+    """
     reqs, seeded = build(base)
     secret = (("authorization", "[redacted]"),)
-    await store.record([r.envelope(secret if r.method == "POST" else ()) for r in reqs], [])
+    v1 = users_app.families[USERS_CREATE].versions[0].target.request_contract
+    assert v1 is not None
+    schema_id = await SchemaStore(store.engine).ensure(v1.codec.schema, v1.codec.spec())
+    typed = {r.request_id: schema_id for r in reqs if r.body}
+    await store.record([r.envelope(secret if r.method == "POST" else ()) for r in reqs], [],
+                       body_schemas=typed)
     await store.record([], [e for r in reqs for e in r.events])
-    return seeded
+    return replace(seeded, body_schema=schema_id)
