@@ -115,7 +115,14 @@ class PruneResult:
 
 
 def create_engine(url: str) -> AsyncEngine:
-    """An engine for ``url``; SQLite files get their directory created."""
+    """An engine for ``url``, as Gati's store uses it: also for an app's own modules.
+
+    SQLite files get their directory created and WAL mode (``gati dev`` has several
+    writers); a loopback Postgres is reached without TLS unless the URL asks for it.
+
+    Raises:
+        ConfigError: not a postgresql or sqlite URL.
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
