@@ -179,6 +179,8 @@ def _header(tl: Timeline) -> list[str]:
         second.append(f"client {tl.client}")
     if tl.version_pref:
         second.append(f"asked for version {tl.version_pref}")
+    if tl.body_schema is not None:
+        second.append(f"body as Avro, schema {tl.body_schema}")
     lines = ["  ".join(first), click.style("  ".join(second), dim=True)]
     if not tl.recorded_envelope:
         lines.append(click.style("(the request's envelope is not recorded yet)", fg="yellow"))
@@ -237,6 +239,7 @@ def timeline_json(tl: Timeline) -> dict[str, Any]:
         "client": tl.client,
         "gateway_id": tl.gateway_id,
         "version_pref": tl.version_pref,
+        "body_schema": tl.body_schema,
         "handler_id": tl.handler_id,
         "version": tl.version,
         "status": tl.status,

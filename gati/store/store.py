@@ -97,6 +97,7 @@ class Timeline:
     error_code: str | None
     duration_ms: float | None
     steps: tuple[TimelineStep, ...]
+    body_schema: int | None = None  # the schema a typed body travelled in on Kafka
 
     @property
     def answered(self) -> bool:
@@ -493,6 +494,7 @@ def build_timeline(
         client=got.get("client"),
         gateway_id=got.get("gateway_id") or from_detail(received, "gateway"),
         version_pref=got.get("version_pref"),
+        body_schema=got.get("body_schema"),
         received_at=received_at,
         completed_at=completed_at,
         handler_id=handler_id,

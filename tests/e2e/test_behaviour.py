@@ -146,6 +146,9 @@ async def test_a_typed_body_travels_as_avro_and_is_recorded_as_the_json_sent(
     assert json.loads(rows[0]["body"]) == {"name": "Ada", "email": email}
     schema = await SchemaStore(store.engine).get(rows[0]["body_schema"])
     assert [f["name"] for f in schema.schema["fields"]] == ["name", "email"]
+    # `gati history` says so too.
+    timeline = await store.timeline(v1.headers["x-request-id"])
+    assert timeline is not None and timeline.body_schema == rows[0]["body_schema"]
 
 
 async def test_a_body_that_breaks_its_contract_travels_as_sent_and_gets_400(
