@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import platform
 import statistics
@@ -18,8 +19,16 @@ RESULTS = ROOT / "bench" / "results"
 TMP = RESULTS / "tmp"  # logs and profiles of a run; ignored by git
 
 
+@functools.cache
 def stamp() -> str:
-    return time.strftime("%Y-%m-%d")
+    """Today's date, then -2, -3, ... if results of today are already there: a second
+    run the same day must not overwrite the first's committed figures. Once per run, so
+    all of a run's files share it."""
+    day = time.strftime("%Y-%m-%d")
+    n = 1
+    while any(RESULTS.glob(f"{day if n == 1 else f'{day}-{n}'}[.-]*")):
+        n += 1
+    return day if n == 1 else f"{day}-{n}"
 
 
 def run_dir(name: str) -> Path:
