@@ -86,4 +86,8 @@ class EventLog(Protocol):
         """Append all, in order, then wait until every one is acknowledged."""
         ...
 
-    def subscribe(self, topics: Sequence[str], *, group: str | None) -> Subscription: ...
+    def subscribe(self, topics: Sequence[str], *, group: str | None,
+                  bulk: bool = False) -> Subscription:
+        """``bulk``: the subscriber prefers full batches to low latency (the recorder);
+        an adapter may hold a fetch back a moment to fill it."""
+        ...

@@ -131,17 +131,20 @@ class KafkaLog:
                 f"Kafka did not acknowledge {len(messages)} writes: {exc!r}"
             ) from exc
 
-    def subscribe(self, topics: Sequence[str], *, group: str | None) -> KafkaSubscription:
-        return KafkaSubscription(self, tuple(topics), group)
+    def subscribe(self, topics: Sequence[str], *, group: str | None,
+                  bulk: bool = False) -> KafkaSubscription:
+        return KafkaSubscription(self, tuple(topics), group, bulk=bulk)
 
 
 class KafkaSubscription:
     """A group consumer with explicit commits, or a group-less reader from the end."""
 
-    def __init__(self, owner: KafkaLog, topics: tuple[str, ...], group: str | None) -> None:
+    def __init__(self, owner: KafkaLog, topics: tuple[str, ...], group: str | None, *,
+                 bulk: bool = False) -> None:
         self._owner = owner
         self._topics = topics
         self._group = group
+        self._bulk = bulk
         self._consumer: AIOKafkaConsumer | None = None
 
     async def start(self) -> None:
@@ -153,7 +156,11 @@ class KafkaSubscription:
             auto_offset_reset="earliest",
             isolation_level="read_committed",
             max_partition_fetch_bytes=16 * 1024 * 1024,
-            fetch_max_wait_ms=100,
+            # Bulk (the recorder): the broker holds a fetch up to 250 ms to gather 256 KB.
+            # Under load that is a tenth of the fetches; the peer benchmark measured the
+            # recorder's CPU per request down by 40 % and the machine's by 10 %.
+            fetch_max_wait_ms=250 if self._bulk else 100,
+            fetch_min_bytes=256 * 1024 if self._bulk else 1,
         )
         try:
             await asyncio.wait_for(consumer.start(), self._owner.start_timeout_s)

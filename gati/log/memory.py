@@ -80,7 +80,8 @@ class MemoryLog:
         for m in messages:
             await self.send(m.topic, m.value, key=m.key, partition=m.partition)
 
-    def subscribe(self, topics: Sequence[str], *, group: str | None) -> MemorySubscription:
+    def subscribe(self, topics: Sequence[str], *, group: str | None,
+                  bulk: bool = False) -> MemorySubscription:
         return MemorySubscription(self, tuple(topics), group)
 
     def end_offsets(self, topic: str) -> list[int]:

@@ -81,7 +81,8 @@ class Recorder:
         """Record until cancelled."""
         s = self.settings
         await self.log.ensure_topics(self.topics())
-        sub = self.log.subscribe([s.requests_topic, s.lifecycle_topic], group=s.recorder_group)
+        sub = self.log.subscribe([s.requests_topic, s.lifecycle_topic], group=s.recorder_group,
+                                 bulk=True)
         await sub.start()
         self.ready.set()
         try:
