@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl
 
 from gati.core.envelopes import Headers, RequestEnvelope
 from gati.errors import GatiError, RequestError
-from gati.types.convert import to_builtins
+from gati.types.convert import json_default
 
 JSON_TYPES = ("application/json", "application/problem+json")
 
@@ -131,8 +131,8 @@ class Response:
         self.sent = True
 
     def json(self, value: Any) -> None:
-        data = json.dumps(to_builtins(value), separators=(",", ":"), ensure_ascii=False,
-                          default=str)
+        data = json.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          default=json_default)
         self._send(data.encode(), "application/json")
         self.value = value
 

@@ -221,6 +221,30 @@ def _generated_signature(tp: type, init: list[dataclasses.Field[Any]]) -> bool:
     return True
 
 
+def json_default(value: Any) -> Any:
+    """``json.dumps(value, default=json_default)`` writes what ``to_builtins`` would give.
+
+    The encoder calls it only for what JSON lacks, so a response made of dicts, lists and
+    scalars is written at the C encoder's speed instead of being copied first (the
+    worker's profile: a third of its pipeline time for a 1 KB response).
+    """
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, (bytes, bytearray)):
+        return encode_bytes(bytes(value))
+    return str(value)
+
+
 def to_builtins(value: Any) -> Any:
     """JSON data for ``value``: what a response validator checks and the client receives.
 

@@ -180,3 +180,54 @@ def test_contract_parse_and_dump() -> None:
     assert bad.value.status == 500 and bad.value.code == "response_invalid"
     assert c.fingerprint == c.gtype.fingerprint()
     assert c.avro_schema["namespace"] == "gati.app.auth.login"
+
+
+def test_json_default_writes_what_to_builtins_gives() -> None:
+    import datetime as dt_
+    import enum as enum_
+    import json as json_
+    import uuid as uuid_
+    from dataclasses import dataclass as dc
+    from types import MappingProxyType
+
+    from gati.types.convert import json_default
+
+    class Plain(enum_.Enum):
+        A = "a"
+        NESTED = ("x", 1)
+
+    class Mixed(str, enum_.Enum):  # noqa: UP042 - the form many codebases still use
+        B = "b"
+
+    class Number(enum_.IntEnum):
+        ONE = 1
+
+    @dc
+    class Inner:
+        when: dt_.date
+        tags: frozenset[str]
+
+    @dc
+    class Outer:
+        inner: Inner
+        kinds: list[Plain]
+        raw: bytes
+
+    class Odd:
+        def __str__(self) -> str:
+            return "odd!"
+
+    values = [
+        {"a": [1, 2.5, True, None, "s"], "t": (1, 2)},
+        Outer(Inner(dt_.date(2025, 1, 2), frozenset({"x"})), [Plain.A, Plain.NESTED], b"\x00\xff"),
+        {"mixed": Mixed.B, "n": Number.ONE, Mixed.B: 1, 3: "int key"},
+        [dt_.datetime(2025, 1, 2, 3, 4, 5, tzinfo=dt_.UTC), dt_.time(1, 2), uuid_.UUID(int=7)],
+        MappingProxyType({"k": {1, 2}}),
+        {"odd": Odd(), "ba": bytearray(b"ab")},
+    ]
+    for value in values:
+        want = json_.dumps(to_builtins(value), separators=(",", ":"), ensure_ascii=False,
+                           default=str)
+        got = json_.dumps(value, separators=(",", ":"), ensure_ascii=False,
+                          default=json_default)
+        assert got == want, value
