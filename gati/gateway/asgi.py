@@ -63,6 +63,10 @@ class _GatewayMetrics:
             "gati_gateway_request_seconds", "From receipt to answer, at the gateway")
         self.unavailable = metrics.counter(
             "gati_gateway_unavailable_total", "503 answers by reason", ("reason",))
+        self.bodies = metrics.counter(
+            "gati_gateway_bodies_total",
+            "Request bodies by how they went to Kafka: avro (typed, exact round trip) or "
+            "json (everything else); counted when the gateway has the app", ("encoding",))
 
 
 class Gateway:
@@ -242,6 +246,8 @@ class Gateway:
                                        env.header("content-type"), env.body)
             if typed is not None:
                 env = replace(env, body=typed[1], body_schema=typed[0])
+            if self._m is not None and env.body:
+                self._m.bodies.inc(encoding="json" if typed is None else "avro")
         waiting = self.replies.expect(request_id) if rejection is None else None
         try:
             send_budget = max(0.05, min(5.0, (deadline - self.clock.now_us()) / 1e6))

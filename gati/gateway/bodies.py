@@ -24,9 +24,9 @@ from gati.codec.bodies import Ensure, request_schema_ids
 from gati.core.app import App, HandlerSpec
 from gati.core.http import is_json_content_type
 from gati.errors import GatiError
-from gati.types.avro_schema import AvroCodec as BodyCodec
 
 log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True)
 class _Typed:
@@ -45,8 +45,6 @@ class TypedBodies:
                 key = (family.handler_id, version.label)
                 if key in ids:
                     self._typed[key] = _Typed(ids[key], version.target)
-        self.encoded = 0
-        self.passed = 0
 
     @classmethod
     async def register(cls, app: App, ensure: Ensure) -> TypedBodies:
@@ -80,37 +78,23 @@ class TypedBodies:
         except GatiError:
             return None  # the worker answers 404 / 405 / a bad version the usual way
         typed = self._typed.get((family.handler_id, version.label))
-        if typed is None:
-            return None
-        codec = _codec_of(typed.spec)
-        if codec is None:
+        contract = None if typed is None else typed.spec.request_contract
+        if typed is None or contract is None:
             return None
         try:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
             return None
-        contract = typed.spec.request_contract
-        assert contract is not None
         if contract.validator(value):
-            self.passed += 1
             return None
         try:
-            data = codec.encode(value)
-            exact = same_json(codec.decode(data), value)
+            data = contract.codec.encode(value)
+            exact = same_json(contract.codec.decode(data), value)
         except GatiError as exc:
             log.warning("typed body of %s not encodable despite validating: %s",
                         family.handler_id, exc)
             return None
-        if not exact:
-            self.passed += 1
-            return None
-        self.encoded += 1
-        return typed.schema_id, data
-
-
-def _codec_of(spec: HandlerSpec) -> BodyCodec | None:
-    contract = spec.request_contract
-    return None if contract is None else contract.codec
+        return (typed.schema_id, data) if exact else None
 
 
 def same_json(a: Any, b: Any) -> bool:

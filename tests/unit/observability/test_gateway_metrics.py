@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -11,8 +12,10 @@ import pytest
 import pytest_asyncio
 
 from gati import App
+from gati.codec.envelopes import EnvelopeCodec
 from gati.config import Settings
 from gati.gateway.asgi import Gateway
+from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics
 from gati.worker.loop import LogWorker
@@ -134,3 +137,40 @@ async def test_dev_wiring_one_registry_shows_gateway_and_worker_counts() -> None
         await task
         await gw.stop()
         await runtime.close()
+
+
+async def test_bodies_are_counted_by_how_they_went_to_the_log() -> None:
+    @dataclass
+    class Greeting:
+        name: str
+
+    app = App("greeter")
+
+    @app.post("/greet", request=Greeting, handler_id="greeter.greet")
+    async def greet(req: Any, res: Any, lctx: Any, gctx: Any) -> None:
+        res.json({"hi": req.body.name})
+
+    app.validate()
+    log = MemoryLog()
+    ids = {("greeter.greet", "initial"): 41}
+    settings = Settings(gateway_id="gw-bodies", request_timeout_s=0.2)
+    gw = Gateway(settings, log, manage_log=False, metrics=PrometheusMetrics(),
+                 typed_bodies=lambda: _ready(TypedBodies(app, ids)))
+    await gw.start()
+    try:
+        transport = httpx.ASGITransport(app=gw)
+        async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+            for body in ({"name": "Ada"}, {"name": "Grace"}, {"name": 7}):
+                await client.post("/greet", json=body)  # no worker: 504s, bodies logged
+            found = series((await client.get("/metrics")).text)
+        assert found['gati_gateway_bodies_total{encoding="avro"}'] == 2.0
+        assert found['gati_gateway_bodies_total{encoding="json"}'] == 1.0
+        envs = [EnvelopeCodec().decode_request(r.value)
+                for p in log.topics[settings.requests_topic].partitions for r in p]
+        assert [e.body_schema for e in envs] == [41, 41, None]
+    finally:
+        await gw.stop()
+
+
+async def _ready(bodies: TypedBodies) -> TypedBodies:
+    return bodies
