@@ -173,6 +173,8 @@ async def _drain(running: Running, tag: str, args: argparse.Namespace) -> dict[s
         f"{drain['rows_per_s']:,.0f} rows/s",
         flush=True,
     )
+    if "warning" in drain:
+        print(f"    drain: warning: {drain['warning']}", flush=True)
     return drain
 
 
@@ -267,8 +269,9 @@ def main() -> None:
     parser.add_argument(
         "--drain-requests",
         type=int,
-        default=5000,
-        help="backlog for the recorder drain (repeat 1, Gati); 0: skip",
+        default=20_000,
+        help="backlog for the recorder drain (repeat 1, Gati); 0: skip. At least ten "
+        "recorder batches (GATI_RECORDER_BATCH_SIZE messages each) for a meaningful rate",
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy Gati's processes under load (repeat 1)"
