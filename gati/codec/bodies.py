@@ -115,7 +115,7 @@ async def codecs_for(app: App, ensure: Ensure, loader: SchemaLoader | None) -> B
 
 
 def dump_json(value: Any) -> bytes:
-    """The one JSON spelling of a decoded body, shared with the gateway's exactness check."""
+    """The JSON a reader hands on for a decoded body: compact, UTF-8, the type's key order."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
