@@ -236,13 +236,19 @@ def json_default(value: Any) -> Any:
         return dict(value)
     if isinstance(value, (set, frozenset)):
         return list(value)
+    text = _as_text(value)
+    return str(value) if text is None else text
+
+
+def _as_text(value: Any) -> str | None:
+    """The JSON text of a date, time, UUID or bytes value; None for anything else."""
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, uuid.UUID):
         return str(value)
     if isinstance(value, (bytes, bytearray)):
         return encode_bytes(bytes(value))
-    return str(value)
+    return None
 
 
 def to_builtins(value: Any) -> Any:
@@ -261,10 +267,5 @@ def to_builtins(value: Any) -> Any:
         return {k: to_builtins(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [to_builtins(v) for v in value]
-    if isinstance(value, (dt.datetime, dt.date, dt.time)):
-        return value.isoformat()
-    if isinstance(value, uuid.UUID):
-        return str(value)
-    if isinstance(value, (bytes, bytearray)):
-        return encode_bytes(bytes(value))
-    return value
+    text = _as_text(value)
+    return value if text is None else text
