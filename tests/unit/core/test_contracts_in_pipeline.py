@@ -177,8 +177,8 @@ async def test_a_body_nested_too_deeply_is_a_400_not_a_crashed_worker() -> None:
         outcome = await pipeline.process(env)
         assert outcome.response.status == 400, (path, outcome.response.body[:200])
         assert json.loads(outcome.response.body)["error"]["code"] == "invalid_json"
-    # As deep as Python's parser goes, a recursive type is still checked and served.
-    deep = b'{"children": [' * 450 + b"]}" * 450
+    # Deep but parseable (Python's parser stops near 500 levels of this), it is served.
+    deep = b'{"children": [' * 300 + b"]}" * 300
     env = RequestEnvelope("r", "g", "t", 0, now, now + 10_000_000, "POST", "/tree", "",
                           (("content-type", "application/json"),), deep)
     assert (await pipeline.process(env)).response.status == 200
