@@ -14,7 +14,7 @@ is looked up once in the schema store, whose ``codec`` column rebuilds the exact
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -22,6 +22,7 @@ from gati.core.app import App
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import CodecError
 from gati.types.avro_schema import AvroCodec as BodyCodec
+from gati.types.contract import TypeContract
 
 # schema id -> (Avro schema, codec spec or None), or None when the store has no such id.
 SchemaLoader = Callable[[int], Awaitable[tuple[Any, Any] | None]]
@@ -85,32 +86,32 @@ class BodyCodecs:
         return replace(env, body=dump_json(value), body_schema=None)
 
 
+def request_contracts(app: App) -> Iterator[tuple[tuple[str, str], TypeContract]]:
+    """Every typed request of ``app``: ((handler id, version label), its contract)."""
+    for family in app.families.values():
+        for version in family.versions:
+            contract = version.target.request_contract
+            if contract is not None:
+                yield (family.handler_id, version.label), contract
+
+
 async def request_schema_ids(app: App, ensure: Ensure) -> dict[tuple[str, str], int]:
     """Put every request contract of ``app`` in the schema store: (handler, version) -> id.
 
     Raises:
         StoreError: the store could not be written.
     """
-    ids: dict[tuple[str, str], int] = {}
-    for family in app.families.values():
-        for version in family.versions:
-            contract = version.target.request_contract
-            if contract is not None:
-                ids[(family.handler_id, version.label)] = await ensure(
-                    contract.codec.schema, contract.codec.spec())
-    return ids
+    return {key: await ensure(contract.codec.schema, contract.codec.spec())
+            for key, contract in request_contracts(app)}
 
 
-async def codecs_for(app: App, ensure: Ensure, loader: SchemaLoader | None) -> BodyCodecs:
+def codecs_for(app: App, ids: Mapping[tuple[str, str], int],
+               loader: SchemaLoader | None) -> BodyCodecs:
     """A worker's or recorder's decoders: its own contracts, then the store on demand."""
     codecs = BodyCodecs(loader)
-    ids = await request_schema_ids(app, ensure)
-    for family in app.families.values():
-        for version in family.versions:
-            schema_id = ids.get((family.handler_id, version.label))
-            contract = version.target.request_contract
-            if schema_id is not None and contract is not None:
-                codecs.add(schema_id, contract.codec)
+    for key, contract in request_contracts(app):
+        if key in ids:
+            codecs.add(ids[key], contract.codec)
     return codecs
 
 

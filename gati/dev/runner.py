@@ -23,7 +23,6 @@ from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
 from gati.recorder.recorder import Recorder
-from gati.store.schemas import SchemaStore
 from gati.store.store import open_store
 from gati.store.versions import VersionRegistry
 from gati.worker.loop import LogWorker
@@ -54,9 +53,12 @@ async def run_dev(
     # One process: gateway and worker can share a random key when none is configured.
     sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
                         settings.sensitive_fields, ephemeral=one_key)
-    schema_store = SchemaStore(store.engine)
+
+    async def typed_bodies() -> TypedBodies:
+        return TypedBodies(app, runtime.body_schema_ids)  # the worker stored them just now
+
     gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=sealer,
-                      typed_bodies=lambda: TypedBodies.register(app, schema_store.ensure))
+                      typed_bodies=typed_bodies)
     processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=sealer,
                           bodies=runtime.bodies)
     worker = LogWorker(

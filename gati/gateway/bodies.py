@@ -17,21 +17,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from gati.codec.bodies import Ensure, request_schema_ids
-from gati.core.app import App, HandlerSpec
+from gati.codec.bodies import Ensure, request_contracts, request_schema_ids
+from gati.core.app import App
 from gati.core.http import is_json_content_type
 from gati.errors import GatiError
+from gati.types.contract import TypeContract
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class _Typed:
-    schema_id: int
-    spec: HandlerSpec
 
 
 class TypedBodies:
@@ -39,12 +33,9 @@ class TypedBodies:
 
     def __init__(self, app: App, ids: Mapping[tuple[str, str], int]) -> None:
         self.app = app
-        self._typed: dict[tuple[str, str], _Typed] = {}
-        for family in app.families.values():
-            for version in family.versions:
-                key = (family.handler_id, version.label)
-                if key in ids:
-                    self._typed[key] = _Typed(ids[key], version.target)
+        self._typed: dict[tuple[str, str], tuple[int, TypeContract]] = {
+            key: (ids[key], contract) for key, contract in request_contracts(app)
+            if key in ids}
 
     @classmethod
     async def register(cls, app: App, ensure: Ensure) -> TypedBodies:
@@ -57,7 +48,7 @@ class TypedBodies:
 
     @property
     def schema_ids(self) -> dict[tuple[str, str], int]:
-        return {key: typed.schema_id for key, typed in self._typed.items()}
+        return {key: schema_id for key, (schema_id, _) in self._typed.items()}
 
     def encode(self, method: str, path: str, version_pref: str | None,
                content_type: str | None, body: bytes) -> tuple[int, bytes] | None:
@@ -78,9 +69,9 @@ class TypedBodies:
         except GatiError:
             return None  # the worker answers 404 / 405 / a bad version the usual way
         typed = self._typed.get((family.handler_id, version.label))
-        contract = None if typed is None else typed.spec.request_contract
-        if typed is None or contract is None:
+        if typed is None:
             return None
+        schema_id, contract = typed
         try:
             value = json.loads(body)
         except (UnicodeDecodeError, json.JSONDecodeError):
@@ -94,7 +85,7 @@ class TypedBodies:
             log.warning("typed body of %s not encodable despite validating: %s",
                         family.handler_id, exc)
             return None
-        return (typed.schema_id, data) if exact else None
+        return (schema_id, data) if exact else None
 
 
 def same_json(a: Any, b: Any) -> bool:

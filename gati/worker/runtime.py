@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from gati.codec.bodies import BodyCodecs, codecs_for
+from gati.codec.bodies import BodyCodecs, codecs_for, request_schema_ids
 from gati.codec.seal import Sensitive, masker_for
 from gati.config import Settings
 from gati.core.app import App
@@ -62,6 +62,8 @@ class WorkerRuntime:
         self._refresher: asyncio.Task[None] | None = None
         # Decoders for typed bodies; without a store no gateway can name a schema.
         self.bodies = BodyCodecs()
+        # (handler id, version) -> schema id of its request type, once in the store.
+        self.body_schema_ids: dict[tuple[str, str], int] = {}
 
     def config(self) -> dict[str, Any]:
         cfg = {"database_url": self.settings.effective_app_database_url()}
@@ -107,8 +109,9 @@ class WorkerRuntime:
                 manifest = build_manifest(self.app)
                 await registry.register(self.app, manifest)
                 await store_manifest(registry.engine, manifest)
-                self.bodies = await codecs_for(self.app, SchemaStore(registry.engine).ensure,
-                                               loader)
+                self.body_schema_ids = await request_schema_ids(
+                    self.app, SchemaStore(registry.engine).ensure)
+                self.bodies = codecs_for(self.app, self.body_schema_ids, loader)
             except Exception as exc:
                 log.warning("could not register versions and manifest (will route without "
                             "operator state until the database answers): %r", exc)

@@ -137,7 +137,7 @@ async def test_a_reader_gets_the_clients_json_back_from_its_own_contracts_or_the
     schema_id, data = bodies.encode("POST", "/users", None, JSON,
                                     json.dumps(sent).encode()) or (0, b"")
     # A worker running this code knows the id; a recorder without the app asks the store.
-    for reader in (await codecs_for(users_app, schemas.ensure, None),
+    for reader in (codecs_for(users_app, bodies.schema_ids, None),
                    BodyCodecs(body_schema_loader(store.engine))):
         env = await reader.to_json(_env(data, schema_id))
         assert env.body_schema is None
