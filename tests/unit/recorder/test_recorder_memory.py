@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 import pytest_asyncio
 
+from examples.users.app import app as users_app
 from gati.codec import EnvelopeCodec
 from gati.config import Settings
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope
+from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.recorder import Recorder
 from gati.store import Store
+from gati.store.schemas import SchemaStore
 
 SETTINGS = Settings(topic_prefix="unit", requests_partitions=2, recorder_batch_size=10)
 CODEC = EnvelopeCodec()
@@ -151,3 +155,42 @@ async def test_a_message_of_the_wrong_kind_is_dead_lettered(
         return sum(log.end_offsets(SETTINGS.deadletter_topic)) == 1
 
     await eventually(dead_lettered, what="one dead letter")
+
+
+async def test_a_typed_body_nobody_can_decode_is_dead_lettered_and_the_rest_recorded(
+    running: tuple[MemoryLog, Recorder], store: Store, make_envelope: Callable[..., Any],
+    eventually: Eventually,
+) -> None:
+    """A body schema the store never had, or Avro bytes that are not a value of a stored
+    schema: the whole message goes to the dead-letter topic (never guessed at), while a
+    typed body that does decode is stored as JSON with its schema id."""
+    log, recorder = running
+    users_app.validate()
+    bodies = await TypedBodies.register(users_app, SchemaStore(store.engine).ensure)
+    good = bodies.encode("POST", "/users", None, "application/json",
+                         b'{"name": "Ada", "email": "ada@example.com"}')
+    assert good is not None
+    schema_id, avro = good
+    ok = replace(make_envelope(method="POST", path="/users"), body=avro, body_schema=schema_id)
+    unknown = replace(make_envelope(), body=avro, body_schema=987_654)
+    corrupt = replace(make_envelope(), body=b"\xff\xff\xff", body_schema=schema_id)
+    for env in (ok, unknown, corrupt):
+        await publish(log, env, [])
+
+    async def settled() -> bool:
+        return (await store.get_request(ok.request_id) is not None
+                and sum(log.end_offsets(SETTINGS.deadletter_topic)) == 2)
+
+    await eventually(settled, what="the decodable request stored, two dead letters")
+    row = await store.get_request(ok.request_id)
+    assert row is not None and row["body_schema"] == schema_id
+    assert row["body"] == b'{"name":"Ada","email":"ada@example.com"}'
+    assert await store.get_request(unknown.request_id) is None
+    assert await store.get_request(corrupt.request_id) is None
+    dead_sub = log.subscribe([SETTINGS.deadletter_topic], group="inspect")
+    await dead_sub.start()
+    reasons = [CODEC.codec.decode(r.value, CODEC.codec.registry.ids_for("gati.DeadLetter"))[1]
+               ["reason"] for r in await dead_sub.fetch(max_records=10, timeout_s=0)]
+    assert any("987654 is not in the schema store" in r for r in reasons), reasons
+    assert any("cannot decode" in r for r in reasons), reasons
+    assert recorder.stats.dead_letters == 2

@@ -71,6 +71,10 @@ async def test_the_handler_gets_the_typed_body_and_an_unknown_schema_is_answered
         status, body = await _answer(processor, log, encoded[1], 424242)
         assert status == 500
         assert body["error"]["code"] == "body_schema_unknown"  # type: ignore[index]
+        # Bytes that are not a value of the named schema are answered, not guessed at.
+        status, body = await _answer(processor, log, b"\xff\xff\xff", encoded[0])
+        assert status == 500
+        assert "cannot decode" in body["error"]["message"]  # type: ignore[index]
     finally:
         await runtime.close()
         await store.close()
