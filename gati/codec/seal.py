@@ -21,6 +21,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from gati.core.envelopes import RequestEnvelope
+from gati.core.http import parse_json
 from gati.core.redact import MASK, Masker
 from gati.errors import ConfigError, RequestError
 
@@ -164,9 +165,9 @@ def _json_body(env: RequestEnvelope) -> Any:
     if not env.body or not (ctype == "application/json" or ctype.endswith("+json")):
         return None
     try:
-        return json.loads(env.body)
-    except (ValueError, RecursionError):
-        return None
+        return parse_json(env.body)
+    except RequestError:
+        return None  # the worker answers invalid_json
 
 
 def _get(body: Any, path: Iterable[str]) -> Any:

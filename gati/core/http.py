@@ -30,6 +30,25 @@ def is_json_content_type(content_type: str | None) -> bool:
     return base in JSON_TYPES or base.endswith("+json")
 
 
+def parse_json(body: bytes) -> Any:
+    """A client's JSON body: the one place untrusted JSON is parsed (worker, sealer,
+    gateway), so every reader refuses the same inputs the same way.
+
+    Raises:
+        RequestError: ``invalid_json`` for text that is not JSON, or JSON nested too
+            deeply to parse (a few hundred KB of "[[[[..." would otherwise raise
+            RecursionError and take the process down).
+    """
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(f"request body is not valid JSON: {exc}", code="invalid_json"
+                           ) from None
+    except RecursionError:
+        raise RequestError("request body is nested too deeply to parse",
+                           code="invalid_json") from None
+
+
 @dataclass(frozen=True, slots=True)
 class Request:
     """The request as the handler sees it; immutable."""
@@ -61,16 +80,7 @@ class Request:
         if env.body:
             ctype = headers.get("content-type")
             if is_json_content_type(ctype):
-                try:
-                    body = json.loads(env.body)
-                except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                    raise RequestError(
-                        f"request body is not valid JSON: {exc}", code="invalid_json"
-                    ) from None
-                except RecursionError:
-                    # A few hundred KB of "[[[[..." would otherwise take the worker down.
-                    raise RequestError("request body is nested too deeply to parse",
-                                       code="invalid_json") from None
+                body = parse_json(env.body)
             elif ctype and ctype.startswith("text/"):
                 body = env.body.decode("utf-8", errors="replace")
             else:

@@ -14,15 +14,14 @@ always has. So Avro changes the wire, never what a handler sees or what gets ans
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from typing import Any
 
 from gati.codec.bodies import Ensure, request_contracts, request_schema_ids
 from gati.core.app import App
-from gati.core.http import is_json_content_type
-from gati.errors import GatiError
+from gati.core.http import is_json_content_type, parse_json
+from gati.errors import GatiError, RequestError
 from gati.types.contract import TypeContract
 
 log = logging.getLogger(__name__)
@@ -53,13 +52,6 @@ class TypedBodies:
     def encode(self, method: str, path: str, version_pref: str | None,
                content_type: str | None, body: bytes) -> tuple[int, bytes] | None:
         """``(schema id, Avro bytes)`` for a body that can travel as Avro, else None."""
-        try:
-            return self._encode(method, path, version_pref, content_type, body)
-        except RecursionError:
-            return None  # nested too deeply for Python's parsers: the worker answers 400
-
-    def _encode(self, method: str, path: str, version_pref: str | None,
-                content_type: str | None, body: bytes) -> tuple[int, bytes] | None:
         if not body or not is_json_content_type(content_type) or not self._typed:
             return None
         try:
@@ -73,9 +65,9 @@ class TypedBodies:
             return None
         schema_id, contract = typed
         try:
-            value = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            return None
+            value = parse_json(body)
+        except RequestError:
+            return None  # the worker answers invalid_json
         if contract.validator(value):
             return None
         try:

@@ -177,3 +177,23 @@ async def test_a_body_too_deep_to_parse_is_left_to_the_worker() -> None:
     bodies = await _users()
     deep = b"[" * 100_000 + b"]" * 100_000
     assert bodies.encode("POST", "/users", None, JSON, deep) is None
+
+
+async def test_a_recursive_body_too_deep_to_encode_goes_as_json() -> None:
+    tree_app = App("trees")
+
+    @tree_app.post("/tree", request=Tree)
+    async def plant(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        res.json({"ok": True})
+
+    tree_app.validate()
+    bodies = TypedBodies(tree_app, {(next(iter(tree_app.families)), "initial"): 1})
+    shallow = b'{"children": [' * 3 + b"]}" * 3
+    deep = b'{"children": [' * 300 + b"]}" * 300
+    assert bodies.encode("POST", "/tree", None, JSON, shallow) is not None
+    assert bodies.encode("POST", "/tree", None, JSON, deep) is None
+
+
+@dataclass
+class Tree:
+    children: list[Tree]
