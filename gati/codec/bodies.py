@@ -22,6 +22,7 @@ from gati.core.app import App
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import CodecError
 from gati.types.avro_schema import AvroCodec as BodyCodec
+from gati.types.avro_schema import canonical
 from gati.types.contract import TypeContract
 
 # schema id -> (Avro schema, codec spec or None), or None when the store has no such id.
@@ -66,7 +67,7 @@ class BodyCodecs:
         if spec is None:
             raise UnknownBodySchema(f"body schema {schema_id} was stored without a codec spec")
         codec = BodyCodec.from_spec(spec)
-        if _canonical(codec.schema) != _canonical(schema):
+        if canonical(codec.schema) != canonical(schema):
             raise UnknownBodySchema(f"body schema {schema_id}: its codec spec does not rebuild "
                                     "the stored schema")
         self._by_id[schema_id] = codec
@@ -119,6 +120,3 @@ def dump_json(value: Any) -> bytes:
     """The JSON a reader hands on for a decoded body: compact, UTF-8, the type's key order."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
-
-def _canonical(schema: Any) -> str:
-    return json.dumps(schema, sort_keys=True, separators=(",", ":"))

@@ -32,6 +32,7 @@ from gati.errors import StoreError
 from gati.manifest import AppManifest
 from gati.store.schema import UTCDateTime
 from gati.types import CompatibilityReport, check_compatibility
+from gati.types.avro_schema import canonical
 
 MODES = ("backward", "forward", "full", "none")
 _ATTEMPTS = 5  # concurrent registrations of one subject race on (subject, version)
@@ -111,11 +112,6 @@ class SubjectVersion:
 def schema_fingerprint(avro_schema: Any) -> str:
     """sha256 (hex) of the schema's canonical JSON (sorted keys, compact)."""
     return hashlib.sha256(canonical(avro_schema).encode()).hexdigest()
-
-
-def canonical(avro_schema: Any) -> str:
-    parsed = json.loads(avro_schema) if isinstance(avro_schema, str) else avro_schema
-    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 class SchemaStore:

@@ -62,6 +62,13 @@ def namespace_for(app: str, handler: str) -> str:
     return ".".join(["gati", "app", avro_name(app), *(avro_name(p) for p in handler.split("."))])
 
 
+def canonical(avro_schema: Any) -> str:
+    """An Avro schema (JSON text or parsed) as sorted, compact JSON: what identifies it in
+    the schema store and what two processes compare."""
+    parsed = json.loads(avro_schema) if isinstance(avro_schema, str) else avro_schema
+    return json.dumps(parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def root_name(handler: str, side: str) -> str:
     """``CreateUserRequest``: the root record name of a handler's unnamed body type."""
     return "".join(p[:1].upper() + p[1:] for p in handler.split("_")) + side.title()
