@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
@@ -24,6 +26,7 @@ from gati.store.schemas import body_schema_loader
 from gati.store.store import Store
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -119,18 +122,8 @@ class Recorder:
                 envelopes.append(mask(item, self.sensitive, self.masker, self.sealer))
             else:
                 events.extend(item)
-        delay = 0.2
-        while True:
-            try:
-                await self.store.record(envelopes, events, body_schemas=body_schemas)
-                break
-            except StoreError as exc:
-                self.stats.store_retries += 1
-                log.warning(
-                    "store write failed, retrying in %.1fs (offsets not committed): %s", delay, exc
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await self._until_done("store write (offsets not committed)", lambda: self.store.record(
+            envelopes, events, body_schemas=body_schemas))
         self.stats.events += len(events)
         self.stats.requests += len(envelopes)
 
@@ -140,13 +133,17 @@ class Recorder:
         Raises:
             CodecError: the body cannot be decoded (the message is dead-lettered whole).
         """
+        return await self._until_done("schema lookup", lambda: self.bodies.to_json(env))
+
+    async def _until_done(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()`` again, with backoff, for as long as the database fails."""
         delay = 0.2
         while True:
             try:
-                return await self.bodies.to_json(env)
+                return await call()
             except StoreError as exc:
                 self.stats.store_retries += 1
-                log.warning("schema lookup failed, retrying in %.1fs: %s", delay, exc)
+                log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
