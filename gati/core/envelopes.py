@@ -30,6 +30,13 @@ class Stage(StrEnum):
     PUBLISH = "publish"
     TRANSFORM = "transform"
     UNHEALTHY = "version_unhealthy"
+    # Fault tolerance (docs/operations.md, "Delivery guarantees"): a request delivered
+    # again after its worker died is answered from its record (REDELIVERED) or resumed
+    # from its effect journal (RESUMED), never silently run twice; one the broker
+    # appended after its gateway had answered 503 is REFUSED, so it never runs.
+    REDELIVERED = "redelivered"
+    RESUMED = "resumed"
+    REFUSED = "refused"
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +70,10 @@ class RequestEnvelope:
     # Schema-store id of ``body`` when it is a typed JSON body the gateway encoded as
     # Avro (docs/events.md, "Typed bodies"); None: ``body`` is the client's bytes.
     body_schema: int | None = None
+    # Epoch µs after which the gateway no longer waits for the log to acknowledge this
+    # envelope (it answers 503 then); a worker refuses an envelope the broker appended
+    # later, so a 503 means "will not run". None: from a gateway that predates it.
+    accept_by_us: int | None = None
 
     def header(self, name: str) -> str | None:
         """First value of a header (names are stored lower-cased)."""
