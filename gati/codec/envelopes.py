@@ -60,6 +60,7 @@ class EnvelopeCodec:
                 if rej is None
                 else {"status": rej.status, "code": rej.code, "message": rej.message},
                 "body_schema": env.body_schema,
+                "accept_by_us": env.accept_by_us,
             },
         )
 
@@ -84,6 +85,8 @@ class EnvelopeCodec:
             if rej is None
             else Rejection(rej["status"], rej["code"], rej["message"]),
             body_schema=r.get("body_schema"),
+            # Null from ids 1 and 7: gateways that predate it set no give-up time.
+            accept_by_us=r.get("accept_by_us"),
         )
 
     def encode_response(self, env: ResponseEnvelope) -> bytes:
