@@ -23,12 +23,35 @@ class SystemClock:
         return time.time_ns() // 1000
 
 
+# Kafka's topic setting that makes each record's timestamp the broker's append time.
+APPEND_TIME_CONFIG = ("message.timestamp.type", "LogAppendTime")
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     name: str
     partitions: int = 1
     # Topics are never compacted or short-lived by default: they are the log of truth.
     retention_ms: int | None = None
+    # Further topic settings, as Kafka names them; pairs so the spec stays immutable.
+    configs: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def for_requests(cls, name: str, partitions: int) -> TopicSpec:
+        """The requests topic, declared the same by every process that creates it.
+
+        Its records carry the broker's append time, not the producer's: a worker
+        compares it with the envelope's ``accept_by_us`` to refuse a request whose
+        gateway had already given up and answered 503 (issue 11).
+        """
+        return cls(name, partitions, configs=(APPEND_TIME_CONFIG,))
+
+    def topic_configs(self) -> dict[str, str]:
+        """Every setting of the topic, as the broker takes them at creation."""
+        out = dict(self.configs)
+        if self.retention_ms:
+            out["retention.ms"] = str(self.retention_ms)
+        return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from gati.core.ports import LogRecord, OutMessage, TopicSpec
@@ -78,12 +79,7 @@ class KafkaLog:
             await asyncio.wait_for(admin.start(), self.start_timeout_s)
             existing = set(await admin.list_topics())
             new = [
-                NewTopic(
-                    t.name,
-                    t.partitions,
-                    1,
-                    topic_configs={"retention.ms": str(t.retention_ms)} if t.retention_ms else {},
-                )
+                NewTopic(t.name, t.partitions, 1, topic_configs=t.topic_configs())
                 for t in topics
                 if t.name not in existing
             ]
@@ -92,6 +88,7 @@ class KafkaLog:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
                 await _await_leaders(admin, [t.name for t in new], self.start_timeout_s)
+            await _reconcile_configs(admin, [t for t in topics if t.name in existing and t.configs])
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BackendUnavailable(f"cannot create topics on {self.bootstrap}: {exc!r}") from exc
         finally:
@@ -205,6 +202,46 @@ class KafkaSubscription:
         if self._consumer is not None:
             await _bounded(self._consumer.stop(), 10.0)
             self._consumer = None
+
+
+# DescribeConfigs' config_source of a setting made on the topic itself.
+_DYNAMIC_TOPIC_CONFIG = 1
+
+
+async def _reconcile_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSpec]) -> None:
+    """Give topics created before a setting was declared (e.g. a requests topic without
+    LogAppendTime, issue 11) that setting, or warn loudly when the broker refuses.
+
+    AlterConfigs replaces a topic's whole set of settings, so the topic's own settings
+    are read first and sent back with ours; a topic with a sensitive setting (which the
+    broker does not reveal) is left alone rather than stripped of it.
+    """
+    if not specs:
+        return
+    responses = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, s.name) for s in specs])
+    current = {res[3]: res for response in responses for res in response.resources}
+    for spec in specs:
+        _, _, _, name, entries = current[spec.name][:5]
+        own = {e[0]: e[1] for e in entries if e[3] == _DYNAMIC_TOPIC_CONFIG}
+        missing = {k: v for k, v in spec.configs if own.get(k) != v}
+        if not missing:
+            continue
+        fix = " ".join(f"{k}={v}" for k, v in missing.items())
+        if any(e[3] == _DYNAMIC_TOPIC_CONFIG and e[4] for e in entries):
+            log.warning("topic %s lacks %s and has a sensitive setting Gati cannot carry "
+                        "over; set it by hand (kafka-configs.sh --alter --entity-type topics "
+                        "--entity-name %s --add-config %s)", name, fix, name, fix)
+            continue
+        altered = await admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name, {**own, **missing})])
+        errors = [(r[0], r[1]) for a in altered for r in a.resources if r[0] != 0]
+        if errors:
+            log.warning("topic %s lacks %s and the broker refused to set it (%s); set it "
+                        "by hand (kafka-configs.sh --alter --entity-type topics "
+                        "--entity-name %s --add-config %s)", name, fix, errors, name, fix)
+        else:
+            log.info("topic %s existed without %s; set it", name, fix)
 
 
 async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:

@@ -69,6 +69,8 @@ class MemoryLog:
         if not 0 <= partition < n:
             raise BackendUnavailable(f"{topic} has no partition {partition}")
         records = t.partitions[partition]
+        # Stamped here, at append, whatever the topic's configs say: the embedded log
+        # behaves as a LogAppendTime topic, which the requests topic must be (issue 11).
         records.append(
             LogRecord(topic, partition, len(records), key, value, int(time.time() * 1000))
         )
