@@ -5,9 +5,13 @@ deadline, is appended to the requests topic (acknowledged by the log before anyt
 else happens), and the gateway waits for the reply on its own topic. It answers by
 itself only what needs no handler: 413 for oversized bodies (still appended, so the
 rejection is recorded), 503 when the log cannot take the request or too many are in
-flight, 504 when the deadline passes. Given a ``PrometheusMetrics`` it also answers
-``/metrics`` itself (never forwarded) and counts what it answers. Given the app's typed
-bodies (``gati.gateway.bodies``) it sends valid typed JSON bodies as Avro.
+flight, 504 when the deadline passes. A 503 from the log means the request will not run:
+its envelope carries the time the gateway gave up, and workers refuse an envelope the
+broker appended after it (docs/decisions.md, "A 503 means it will not run").
+
+Given a ``PrometheusMetrics`` it also answers ``/metrics`` itself (never forwarded) and
+counts what it answers. Given the app's typed bodies (``gati.gateway.bodies``) it sends
+valid typed JSON bodies as Avro.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gati.codec.envelopes import EnvelopeCodec
@@ -44,6 +49,17 @@ Send = Callable[[Message], Awaitable[None]]
 
 HEALTH_PATH = "/_gati/health"
 METRICS_PATH = "/metrics"
+
+# How long the log may take to acknowledge an append: at most MAX_SEND_BUDGET_S (the
+# default ``send_budget_s``), never past the request's deadline, never under
+# MIN_SEND_BUDGET_S. The end of it travels in
+# the envelope as ``accept_by_us``.
+MIN_SEND_BUDGET_S = 0.05
+MAX_SEND_BUDGET_S = 5.0
+# How much longer the gateway waits for a late acknowledgement before answering 503. It
+# must exceed the broker's clock lag behind the gateway plus an acknowledgement's trip
+# back, or a request the broker appended in time could run after a 503.
+ACCEPT_GRACE_S = 1.0
 
 
 class _TooLarge(Exception):
@@ -81,8 +97,12 @@ class Gateway:
         metrics: PrometheusMetrics | None = None,
         sealer: Sealer | None = None,
         typed_bodies: Callable[[], Awaitable[TypedBodies]] | None = None,
+        send_budget_s: float = MAX_SEND_BUDGET_S,
+        accept_grace_s: float = ACCEPT_GRACE_S,
     ) -> None:
         self.settings = settings
+        self.send_budget_s = send_budget_s
+        self.accept_grace_s = accept_grace_s
         self.sealer = sealer
         self._typed_bodies = typed_bodies
         self.bodies: TypedBodies | None = None
@@ -106,7 +126,7 @@ class Gateway:
         s = self.settings
         await self.log.ensure_topics(
             [
-                TopicSpec(s.requests_topic, s.requests_partitions),
+                TopicSpec.for_requests(s.requests_topic, s.requests_partitions),
                 TopicSpec(s.lifecycle_topic, s.requests_partitions),
                 TopicSpec(s.deadletter_topic, 1),
                 TopicSpec(self.reply_topic, 1, retention_ms=3_600_000),
@@ -195,10 +215,13 @@ class Gateway:
                 return
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        s = self.settings
+        """One request in three steps: its envelope, its append, its reply.
+
+        A step that ends the request answers the client itself.
+        """
         request_id = self.ids.new()
         rid = request_id.encode()
-        if self.replies.in_flight >= s.max_in_flight or not self._started:
+        if self.replies.in_flight >= self.settings.max_in_flight or not self._started:
             await self._error(
                 send,
                 rid,
@@ -208,6 +231,28 @@ class Gateway:
                 retry_after=True,
             )
             return
+        env = await self._envelope(scope, receive, request_id)
+        # Registered before the append, so a fast worker's reply finds its waiter.
+        waiting = self.replies.expect(request_id) if env.rejection is None else None
+        if not await self._append(send, env):
+            self.replies.forget(request_id)
+            return
+        if env.rejection is not None:
+            rej = env.rejection
+            await self._error(send, rid, rej.status, rej.code, rej.message)
+            return
+        assert waiting is not None
+        await self._await_reply(send, env, waiting)
+
+    async def _envelope(self, scope: Scope, receive: Receive, request_id: str) -> RequestEnvelope:
+        """The request as the log will hold it, the gateway's give-up time included.
+
+        ``accept_by_us`` is when the gateway stops waiting for the log's acknowledgement:
+        at most ``send_budget_s`` after the body is in, and not past the deadline.
+        Workers refuse an envelope the broker appended later (issue 11), which is what
+        lets a 503 promise that the request will not run.
+        """
+        s = self.settings
         now = self.clock.now_us()
         deadline = now + int(s.request_timeout_s * 1e6)
         headers = tuple(
@@ -222,6 +267,9 @@ class Gateway:
             rejection = Rejection(
                 413, "body_too_large", f"the request body is over {s.max_body_bytes} bytes"
             )
+        # The budget starts once the body is in: a slow upload is not the log's delay.
+        read_at = self.clock.now_us()
+        budget_s = max(MIN_SEND_BUDGET_S, min(self.send_budget_s, (deadline - read_at) / 1e6))
         client = scope.get("client")
         env = RequestEnvelope(
             request_id=request_id,
@@ -238,41 +286,53 @@ class Gateway:
             client=f"{client[0]}:{client[1]}" if client else None,
             version_pref=version_preference(headers, query),
             rejection=rejection,
+            accept_by_us=read_at + int(budget_s * 1e6),
         )
+        return self._encode_body(env)
+
+    def _encode_body(self, env: RequestEnvelope) -> RequestEnvelope:
+        """Seal sensitive values, then send a valid typed JSON body as Avro."""
         if self.sealer is not None:
             env = self.sealer.seal(env)  # sensitive values leave this process encrypted
-        if self.bodies is not None and rejection is None:
+        if self.bodies is not None and env.rejection is None:
             typed = self.bodies.encode(env.method, env.path, env.version_pref,
                                        env.header("content-type"), env.body)
             if typed is not None:
                 env = replace(env, body=typed[1], body_schema=typed[0])
             if self._m is not None and env.body:
                 self._m.bodies.inc(encoding="json" if typed is None else "avro")
-        waiting = self.replies.expect(request_id) if rejection is None else None
+        return env
+
+    async def _append(self, send: Send, env: RequestEnvelope) -> bool:
+        """Append the envelope and wait for the log's acknowledgement, or answer 503.
+
+        The wait lasts until ``accept_by_us`` plus a grace: an append the broker made in
+        time but acknowledged late still gets its reply, and one it makes after
+        ``accept_by_us`` is refused by the workers. Either way the 503 is true: the
+        request will not run. A log that fails at once (no producer) is answered at once.
+        """
+        assert env.accept_by_us is not None
+        wait_s = max(0.0, (env.accept_by_us - self.clock.now_us()) / 1e6) + self.accept_grace_s
+        value = self.codec.encode_request(env)
         try:
-            send_budget = max(0.05, min(5.0, (deadline - self.clock.now_us()) / 1e6))
             await asyncio.wait_for(
-                self.log.send(s.requests_topic, self.codec.encode_request(env), key=rid),
-                send_budget,
+                self.log.send(self.settings.requests_topic, value, key=env.request_id.encode()),
+                wait_s,
             )
         except (BackendUnavailable, TimeoutError) as exc:
-            self.replies.forget(request_id)
-            log.warning("request %s not accepted by the log: %s", request_id, exc)
-            await self._error(
-                send,
-                rid,
-                503,
-                "log_unavailable",
-                "the event log is unavailable; the request was not accepted",
-                retry_after=True,
-            )
-            return
-        if rejection is not None:
-            await self._error(send, rid, rejection.status, rejection.code, rejection.message)
-            return
-        assert waiting is not None
+            log.warning("request %s not accepted by the log: %r", env.request_id, exc)
+            await self._error(send, env.request_id.encode(), 503, "log_unavailable",
+                              _not_accepted(env.accept_by_us), retry_after=True)
+            return False
+        return True
+
+    async def _await_reply(
+        self, send: Send, env: RequestEnvelope, waiting: asyncio.Future[ResponseEnvelope]
+    ) -> None:
+        """Forward the worker's reply, or answer 504 once the deadline has passed."""
+        rid = env.request_id.encode()
         try:
-            remaining = max(0.0, (deadline - self.clock.now_us()) / 1e6)
+            remaining = max(0.0, (env.deadline_at_us - self.clock.now_us()) / 1e6)
             reply = await asyncio.wait_for(waiting, remaining)
         except TimeoutError:
             await self._error(
@@ -280,12 +340,12 @@ class Gateway:
                 rid,
                 504,
                 "gateway_timeout",
-                f"no answer within {s.request_timeout_s}s; the request is recorded "
-                "and its outcome can be looked up by id",
+                f"no answer within {self.settings.request_timeout_s}s; the request is "
+                "recorded and its outcome can be looked up by id",
             )
             return
         finally:
-            self.replies.forget(request_id)
+            self.replies.forget(env.request_id)
         await self._reply(send, rid, reply)
 
     async def _reply(self, send: Send, rid: bytes, reply: ResponseEnvelope) -> None:
@@ -313,6 +373,15 @@ class Gateway:
         if retry_after:
             headers.append((b"retry-after", str(self.settings.retry_after_s).encode()))
         await _respond(send, status, headers, error_body(status, code, message, rid.decode()))
+
+
+def _not_accepted(accept_by_us: int) -> str:
+    """The 503's message: what the client may rely on, and how to check it."""
+    accept_by = datetime.fromtimestamp(accept_by_us / 1e6, UTC).isoformat(
+        timespec="milliseconds")
+    return ("the event log did not acknowledge the request in time; it will not run. "
+            f"If the log takes it after {accept_by}, workers refuse it and it is recorded "
+            "as refused: look it up by its X-Request-Id. Retry")
 
 
 async def _read_body(receive: Receive, headers: tuple[tuple[str, str], ...], limit: int) -> bytes:
