@@ -19,6 +19,11 @@ from gati.errors import ConfigError
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
 
 
+def valid_name(value: str) -> bool:
+    """Whether ``value`` may be part of a topic name (a gateway or worker id, a prefix)."""
+    return bool(_TOPIC_RE.match(value))
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     kafka_bootstrap: str = "localhost:9092"
@@ -40,6 +45,10 @@ class Settings:
     # "on" records every lifecycle step; "off" sends only replies (requests are still
     # recorded). Off exists to price the recording, not for production.
     lifecycle: str = "on"
+    # "on": each journaled module call is made durable in the log before the handler
+    # gets its result, so a request redelivered after its worker died is resumed, not
+    # run again (docs/operations.md, "Delivery guarantees"). "off" prices it.
+    journal: str = "on"
     secrets_dir: str = ""
     secrets_env_prefix: str = ""
     secrets_ttl_s: float = 60.0
@@ -160,6 +169,8 @@ def validate(s: Settings) -> Settings:
         raise bad("snapshots", "must be off, on_error, always or sampled:<rate>")
     if s.lifecycle not in ("on", "off"):
         raise bad("lifecycle", "must be 'on' or 'off'")
+    if s.journal not in ("on", "off"):
+        raise bad("journal", "must be 'on' or 'off'")
     if "://" not in s.database_url:
         raise bad("database_url", "is not a SQLAlchemy URL (e.g. postgresql+asyncpg://...)")
     if not s.kafka_bootstrap.strip():

@@ -302,13 +302,16 @@ class App:
     def module(
         self, name: str, *, timeout_s: float | None = 10.0, retries: int = 0,
         retry_on: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError),
+        journal: bool = True,
     ) -> Callable[[F], F]:
         """Register a module factory: ``factory(config) -> instance``.
 
         The instance may define ``async start()`` and ``async close()``; the worker calls
         them around its lifetime. Each method call a handler makes through
         ``gctx.modules.<name>`` is bounded by ``timeout_s``, retried ``retries`` times on
-        ``retry_on`` errors, and recorded as an effect.
+        ``retry_on`` errors, and recorded as an effect. ``journal=False`` (for a module
+        whose calls change nothing) skips the log write that makes each call durable
+        before the handler sees its result: a resumed request simply calls it again.
         """
         if not name.isidentifier():
             raise AppError(f"module name {name!r} must be an identifier")
@@ -318,7 +321,8 @@ class App:
             raise AppError(f"module {name!r}: timeout_s must be positive")
         if retries < 0:
             raise AppError(f"module {name!r}: retries must not be negative")
-        policy = CallPolicy(timeout_s=timeout_s, retries=retries, retry_on=retry_on)
+        policy = CallPolicy(timeout_s=timeout_s, retries=retries, retry_on=retry_on,
+                            journal=journal)
 
         def register(factory: F) -> F:
             self._modules[name] = ModuleSpec(name, factory, policy)

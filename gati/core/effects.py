@@ -32,6 +32,28 @@ class CallPolicy:
     retries: int = 0
     retry_on: tuple[type[BaseException], ...] = (TimeoutError, ConnectionError)
     backoff_s: float = 0.05
+    # Journal each call before its result reaches the handler, so a request resumed
+    # after its worker died never performs it again. Off for a module whose calls are
+    # read-only: they save a log write each and are simply made again on resumption.
+    journal: bool = True
+
+
+class JournalUnavailable(GatiError):
+    """The call was made but could not be journaled; its result is withheld so that a
+    redelivery cannot both lack the record and see the effect as never having run."""
+
+    code = "journal_unavailable"
+    status = 503
+
+
+class JournalSink(Protocol):
+    """Where a worker makes a request's steps durable while the request still runs.
+
+    ``write`` returns once the log holds every step of ``scope`` recorded so far (it
+    advances ``scope.durable_through``); a redelivered request resumes from them.
+    """
+
+    async def write(self, scope: RequestScope) -> None: ...
 
 
 class ModuleTimeout(GatiError, TimeoutError):
@@ -61,9 +83,11 @@ class Effects(Protocol):
 class LiveEffects:
     """Performs effects for real and records each one."""
 
-    def __init__(self, scope: RequestScope, rng: _random.Random | None = None) -> None:
+    def __init__(self, scope: RequestScope, rng: _random.Random | None = None, *,
+                 journal: JournalSink | None = None) -> None:
         self.scope = scope
         self._given = rng
+        self.journal = journal
 
     @property
     def _rng(self) -> _random.Random:
@@ -115,12 +139,19 @@ class LiveEffects:
                     await asyncio.sleep(policy.backoff_s * attempt)
                     continue
                 self._record_call(module, method, args, kwargs, started, attempt, error=exc)
+                await self._journal(policy)
                 raise
             except Exception as exc:
                 self._record_call(module, method, args, kwargs, started, attempt, error=exc)
+                await self._journal(policy)
                 raise
             self._record_call(module, method, args, kwargs, started, attempt, result=result)
+            await self._journal(policy)
             return result
+
+    async def _journal(self, policy: CallPolicy) -> None:
+        if self.journal is not None and policy.journal:
+            await self.journal.write(self.scope)
 
     def _record_call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -118,6 +118,9 @@ class Trace:
     request_id: str
     worker_id: str | None = None
     events: list[LifecycleEvent] = field(default_factory=list)
+    # A later attempt at a request (resumed after its worker died) numbers its steps
+    # after the earlier attempt's, so every step ever recorded keeps its own seq.
+    first_seq: int = 0
 
     def add(
         self,
@@ -131,7 +134,7 @@ class Trace:
     ) -> LifecycleEvent:
         event = LifecycleEvent(
             request_id=self.request_id,
-            seq=len(self.events),
+            seq=self.first_seq + len(self.events),
             stage=stage.value,
             at_us=at_us,
             handler_id=handler_id,

@@ -60,12 +60,35 @@ class NoVersionState:
 
 
 @dataclass(frozen=True, slots=True)
+class Delivery:
+    """What the worker knows of this delivery of a request beyond its envelope.
+
+    ``appended_at_us``: when the broker appended the envelope; one appended after the
+    gateway's ``accept_by_us`` is refused (its client was answered 503). ``first_seq``,
+    ``resumed`` and ``effects``: a later attempt at a request whose worker died, which
+    numbers its steps after the earlier attempt's, says so in a ``resumed`` step first,
+    and takes the journaled effects from ``effects`` instead of performing them again.
+    """
+
+    appended_at_us: int | None = None
+    first_seq: int = 0
+    resumed: dict[str, Any] | None = None
+    effects: EffectsFactory | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
     response: ResponseEnvelope
     events: tuple[LifecycleEvent, ...]
     publications: tuple[Publication, ...] = ()
     # Step details as objects, when the pipeline does not serialize them (replay).
     raw_details: tuple[Any, ...] = ()
+    # Steps up to this seq are in the log already (written by the effect journal).
+    durable_through: int = -1
+
+    @property
+    def undurable(self) -> tuple[LifecycleEvent, ...]:
+        return tuple(e for e in self.events if e.seq > self.durable_through)
 
 
 class Pipeline:
@@ -106,9 +129,12 @@ class Pipeline:
         self.sensitive_values = sensitive_values
         self.serialize_details = serialize_details
 
-    async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None) -> Outcome:
+    async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None,
+                      delivery: Delivery | None = None) -> Outcome:
+        delivery = delivery or _FIRST
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
-                             worker_id=self.worker_id, serialize=self.serialize_details)
+                             worker_id=self.worker_id, serialize=self.serialize_details,
+                             first_seq=delivery.first_seq)
         if self.sensitive_values is not None:
             # Longest first: a value that contains another is masked whole.
             scope.local_secrets = tuple(sorted(
@@ -116,7 +142,7 @@ class Pipeline:
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
         with self.tracer.span("gati.request", attrs) as span:
-            outcome = await self._process(env, scope, resume)
+            outcome = await self._process(env, scope, resume, delivery)
             span.set_attribute("http.status_code", outcome.response.status)
             span.set_attribute("gati.handler_id", outcome.response.handler_id or "")
         self._requests.inc(handler=outcome.response.handler_id or "-",
@@ -124,9 +150,17 @@ class Pipeline:
         return outcome
 
     async def _process(self, env: RequestEnvelope, scope: RequestScope,
-                       resume: Snapshot | None) -> Outcome:
+                       resume: Snapshot | None, delivery: Delivery) -> Outcome:
+        if delivery.resumed is not None:
+            scope.record(Stage.RESUMED, detail=delivery.resumed)
         scope.record(Stage.RECEIVED, detail={"method": env.method, "path": env.path,
                                              "gateway": env.gateway_id})
+        if _appended_late(env, delivery):
+            scope.record(Stage.REFUSED, status=503, error_code="log_unavailable", detail={
+                "appended_at_us": delivery.appended_at_us, "accept_by_us": env.accept_by_us})
+            return self._answer_failure(env, scope, Failure(
+                503, "log_unavailable", "the log took the request after the gateway had "
+                "answered 503; it was not run"))
         if env.rejection is not None:
             rej = env.rejection
             scope.record(Stage.REJECTED, status=rej.status, error_code=rej.code)
@@ -181,7 +215,7 @@ class Pipeline:
                 req = replace(req, body=spec.request_contract.parse(req.body))
         except GatiError as exc:
             return self._fail(env, scope, failure_of(exc))
-        outcome = await self._run(env, scope, spec, req, plan, resume)
+        outcome = await self._run(env, scope, spec, req, plan, resume, delivery.effects)
         if self.health.observe(family.handler_id, plan.serving.label,
                                outcome.response.status, self.clock.now_us()):
             self.on_unhealthy(family.handler_id, plan.serving.label)
@@ -223,8 +257,9 @@ class Pipeline:
         return policy
 
     async def _run(self, env: RequestEnvelope, scope: RequestScope, spec: HandlerSpec,
-                   req: Request, plan: Plan, resume: Snapshot | None = None) -> Outcome:
-        effects = self._effects(scope)
+                   req: Request, plan: Plan, resume: Snapshot | None = None,
+                   effects_for: EffectsFactory | None = None) -> Outcome:
+        effects = (effects_for or self._effects)(scope)
         meta = RequestMeta(
             request_id=env.request_id, method=env.method, path=env.path,
             handler_id=spec.handler_id, received_at_us=env.received_at_us,
@@ -269,7 +304,7 @@ class Pipeline:
         )
         scope.record(Stage.RESPONDED, status=res.status_code, detail=_response_detail(response),
                      limit=RESPONSE_LIMIT)
-        return Outcome(response, tuple(scope.events), tuple(scope.outbox), tuple(scope.raw))
+        return _outcome(response, scope)
 
     def _fail(self, env: RequestEnvelope, scope: RequestScope, failure: Failure) -> Outcome:
         scope.record(Stage.FAILED, status=failure.status, error_code=failure.code,
@@ -287,7 +322,20 @@ class Pipeline:
         )
         scope.record(Stage.RESPONDED, status=failure.status, error_code=failure.code,
                      detail=_response_detail(response), limit=RESPONSE_LIMIT)
-        return Outcome(response, tuple(scope.events), tuple(scope.outbox), tuple(scope.raw))
+        return _outcome(response, scope)
+
+
+_FIRST = Delivery()
+
+
+def _appended_late(env: RequestEnvelope, delivery: Delivery) -> bool:
+    return (env.accept_by_us is not None and delivery.appended_at_us is not None
+            and delivery.appended_at_us > env.accept_by_us)
+
+
+def _outcome(response: ResponseEnvelope, scope: RequestScope) -> Outcome:
+    return Outcome(response, tuple(scope.events), tuple(scope.outbox), tuple(scope.raw),
+                   scope.durable_through)
 
 
 def _response_detail(response: ResponseEnvelope) -> dict[str, Any]:

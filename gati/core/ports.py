@@ -114,3 +114,9 @@ class EventLog(Protocol):
         """``bulk``: the subscriber prefers full batches to low latency (the recorder);
         an adapter may hold a fetch back a moment to fill it."""
         ...
+
+    async def read_since(self, topic: str, partition: int, since_ms: int) -> list[LogRecord]:
+        """One partition's records from the first at or after ``since_ms`` (log time) to
+        its end as of the call: how a worker reads the effect journal of a partition it
+        was just given."""
+        ...

@@ -48,9 +48,20 @@ class RequestScope:
     # not serialized, which is most of a replay's cost.
     serialize: bool = True
     raw: list[Any] = field(default_factory=list)
+    # Where this attempt's steps start (after an earlier attempt's, when resumed).
+    first_seq: int = 0
+    # The highest seq already durable in the log (the effect journal wrote it); the
+    # worker's final batch carries only the steps after it.
+    durable_through: int = -1
 
     def __post_init__(self) -> None:
-        self.trace = Trace(self.request_id, worker_id=self.worker_id)
+        self.trace = Trace(self.request_id, worker_id=self.worker_id, first_seq=self.first_seq)
+        self.durable_through = max(self.durable_through, self.first_seq - 1)
+
+    def undurable(self) -> list[LifecycleEvent]:
+        """This attempt's steps the log does not hold yet, in order."""
+        start = self.durable_through + 1 - self.first_seq
+        return self.trace.events[max(0, start):]
 
     @property
     def events(self) -> list[LifecycleEvent]:

@@ -132,6 +132,23 @@ class KafkaLog:
                   bulk: bool = False) -> KafkaSubscription:
         return KafkaSubscription(self, tuple(topics), group, bulk=bulk)
 
+    async def read_since(self, topic: str, partition: int, since_ms: int) -> list[LogRecord]:
+        """Read with a group-less consumer of its own, bounded by ``start_timeout_s``."""
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, client_id=self.client_id, group_id=None,
+            enable_auto_commit=False, isolation_level="read_committed",
+            max_partition_fetch_bytes=16 * 1024 * 1024,
+        )
+        tp = TopicPartition(topic, partition)
+        try:
+            await asyncio.wait_for(consumer.start(), self.start_timeout_s)
+            return await asyncio.wait_for(_read_range(consumer, tp, since_ms),
+                                          self.start_timeout_s)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            raise BackendUnavailable(f"cannot read {topic}[{partition}]: {exc!r}") from exc
+        finally:
+            await _bounded(consumer.stop(), 5.0)
+
 
 class KafkaSubscription:
     """A group consumer with explicit commits, or a group-less reader from the end."""
@@ -242,6 +259,24 @@ async def _reconcile_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicSp
                         "--entity-name %s --add-config %s)", name, fix, errors, name, fix)
         else:
             log.info("topic %s existed without %s; set it", name, fix)
+
+
+async def _read_range(consumer: AIOKafkaConsumer, tp: TopicPartition,
+                      since_ms: int) -> list[LogRecord]:
+    consumer.assign([tp])
+    end = (await consumer.end_offsets([tp]))[tp]
+    found = (await consumer.offsets_for_times({tp: max(0, since_ms)}))[tp]
+    if found is None or found.offset >= end:
+        return []
+    consumer.seek(tp, found.offset)
+    out: list[LogRecord] = []
+    while await consumer.position(tp) < end:
+        batches = await consumer.getmany(tp, timeout_ms=500, max_records=5000)
+        for r in batches.get(tp, []):
+            if r.offset < end:
+                out.append(LogRecord(tp.topic, tp.partition, r.offset, r.key, r.value or b"",
+                                     r.timestamp))
+    return out
 
 
 async def _await_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:

@@ -86,6 +86,10 @@ class MemoryLog:
                   bulk: bool = False) -> MemorySubscription:
         return MemorySubscription(self, tuple(topics), group)
 
+    async def read_since(self, topic: str, partition: int, since_ms: int) -> list[LogRecord]:
+        records = self._topic(topic).partitions[partition]
+        return [r for r in records if r.timestamp_ms >= since_ms]
+
     def end_offsets(self, topic: str) -> list[int]:
         return [len(p) for p in self._topic(topic).partitions]
 

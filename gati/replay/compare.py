@@ -12,7 +12,8 @@ from gati.replay.ledger import Divergence, describe_effect
 from gati.replay.record import RecordedRequest, Step
 
 # Stages whose presence depends on configuration or timing, not on the handler's logic.
-_IGNORED = {"snapshot", "log"}
+# Redelivery notes say how the log delivered a request, not what the handler did.
+_IGNORED = {"snapshot", "log", "redelivered"}
 
 
 def signature(

@@ -69,19 +69,34 @@ def describe_effect(detail: dict[str, Any]) -> str:
 
 
 class ReplayEffects:
+    """Serves ``recorded`` effects in order.
+
+    ``live``: module calls are checked against the record, then made for real
+    (``gati replay --live``). ``then``: a request resumed after its worker died; once
+    the journaled effects are used up, effects go to ``then`` (live, journaled), and
+    secrets are always looked up for real, since the record holds only their tokens.
+    """
+
     def __init__(
         self,
         scope: RequestScope,
         recorded: list[Step],
         *,
         live: Effects | None = None,
+        then: Effects | None = None,
         on_divergence: Callable[[Divergence], None],
     ) -> None:
         self.scope = scope
         self._recorded = recorded
         self._cursor = 0
         self._live = live
+        self._then = then
+        self._mark = "replayed" if then is None else "from_journal"
         self._diverged = on_divergence
+
+    @property
+    def _exhausted(self) -> bool:
+        return self._then is not None and self._cursor >= len(self._recorded)
 
     @property
     def unused(self) -> list[Step]:
@@ -120,19 +135,27 @@ class ReplayEffects:
                     wanted,
                 )
             )
-        self.scope.record(Stage.EFFECT, detail={**step.detail, "replayed": True})
+        self.scope.record(Stage.EFFECT, detail={**step.detail, self._mark: True})
         return step.detail.get("value")
 
     def clock_us(self) -> int:
+        if self._then is not None and self._exhausted:
+            return self._then.clock_us()
         return int(self._value("clock", "a clock read"))
 
     def random(self) -> float:
+        if self._then is not None and self._exhausted:
+            return self._then.random()
         return float(self._value("random", "a random draw"))
 
     def uuid(self) -> str:
+        if self._then is not None and self._exhausted:
+            return self._then.uuid()
         return str(self._value("uuid", "a uuid"))
 
     def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        if self._then is not None and self._exhausted:
+            return self._then.secret(name, lookup)
         wanted = f"secret {name!r}"
         step = self._next(wanted)
         if step.detail.get("kind") != "secret" or step.detail.get("name") != name:
@@ -140,6 +163,8 @@ class ReplayEffects:
                                   f"effect {self._cursor} (step {step.seq}): recorded "
                                   f"{describe_effect(step.detail)}, replay read {wanted}",
                                   describe_effect(step.detail), wanted))
+        if self._then is not None:
+            return self._then.secret(name, lookup)
         self.scope.record(Stage.EFFECT, detail={**step.detail, "replayed": True})
         if not step.detail.get("found"):
             raise SecretNotFound(f"secret {name!r} is not defined")
@@ -155,6 +180,8 @@ class ReplayEffects:
         invoke: Callable[[], Any],
         policy: CallPolicy,
     ) -> Any:
+        if self._then is not None and self._exhausted:
+            return await self._then.call(module, method, args, kwargs, invoke, policy)
         jargs, jkwargs = to_jsonable(list(args)), to_jsonable(kwargs)
         if self.scope.redactor.active:
             jargs = json.loads(self.scope.redactor.scrub(json.dumps(jargs)))
@@ -184,7 +211,7 @@ class ReplayEffects:
             return await self._live.call(module, method, args, kwargs, invoke, policy)
         self.scope.record(
             Stage.EFFECT,
-            detail={**d, "replayed": True},
+            detail={**d, self._mark: True},
             error_code=None if "error" not in d else "module_error",
         )
         if "error" in d:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -54,6 +54,9 @@ class RecordedRequest:
     version: str | None
     handler_id: str | None = None
     received_at: datetime | None = field(default=None, compare=False)
+    # When the broker appended the envelope, for a request refused as appended after its
+    # gateway had answered 503 (the refusal replays as a refusal).
+    appended_at_us: int | None = None
 
     @property
     def effects(self) -> list[Step]:
@@ -176,7 +179,15 @@ def _us(moment: datetime | None) -> int:
     return 0 if moment is None else int(moment.timestamp() * 1_000_000)
 
 
-def _build(row: Any, steps: list[Step]) -> RecordedRequest | None:
+def answering_attempt(steps: Sequence[Step]) -> list[Step]:
+    """The steps of the attempt that answered: after the last ``resumed`` step, if a
+    worker died mid-request, and without notes of later redeliveries."""
+    start = max((s.seq for s in steps if s.stage == "resumed"), default=-1)
+    return [s for s in steps if s.seq > start and s.stage != "redelivered"]
+
+
+def _build(row: Any, all_steps: list[Step]) -> RecordedRequest | None:
+    steps = answering_attempt(all_steps)
     responded = next((s for s in reversed(steps) if s.stage == "responded"), None)
     if responded is None or row["method"] is None or responded.status is None:
         return None
@@ -196,6 +207,9 @@ def _build(row: Any, steps: list[Step]) -> RecordedRequest | None:
         client=row["client"],
         version_pref=row["version_pref"],
     )
+    refused = next((s.detail for s in steps if s.stage == "refused"), None)
+    if refused is not None:
+        env = replace(env, accept_by_us=refused.get("accept_by_us"))
     body = base64.b64decode(responded.detail.get("body_b64", ""))
     resp_headers = tuple((str(k), str(v)) for k, v in responded.detail.get("headers", []))
     return RecordedRequest(
@@ -206,4 +220,5 @@ def _build(row: Any, steps: list[Step]) -> RecordedRequest | None:
         version=row["version"],
         handler_id=row["handler_id"],
         received_at=row["received_at"],
+        appended_at_us=None if refused is None else refused.get("appended_at_us"),
     )

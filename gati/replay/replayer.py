@@ -23,7 +23,7 @@ from gati.core.app import App
 from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
-from gati.core.pipeline import Pipeline
+from gati.core.pipeline import Delivery, Pipeline
 from gati.core.ports import SystemClock
 from gati.core.scope import RequestScope
 from gati.core.timescape import HealthTracker
@@ -209,7 +209,8 @@ class Replayer:
         )
         envelope = self._envelope(record)
         try:
-            outcome = await pipeline.process(envelope, resume=resume)
+            outcome = await pipeline.process(
+                envelope, resume=resume, delivery=Delivery(appended_at_us=record.appended_at_us))
         except GatiError as exc:
             return self._failed(record, started, exc.message)
         want = recorded_trace(record, after_seq=at if at is not None else -1)

@@ -2,26 +2,42 @@
 
 Lifecycle events, global publications and the reply go out in one acknowledged batch
 before the input is considered done, so an input whose offset is committed always has
-its record in the log. Bytes that are not a RequestEnvelope go to the dead-letter topic
-and the partition moves on.
+its record in the log; while the log does not acknowledge, the batch is retried and
+the offset waits. Bytes that are not a RequestEnvelope, and envelopes whose reply topic
+is not their gateway's, go to the dead-letter topic and the partition moves on.
+
+A request delivered again after its worker died is looked up in the effect journal
+(``gati.worker.journal``) first: answered ones are answered again from the record,
+started ones resume with their journaled effects; neither is silently run twice.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import logging
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter, encode_event_message
 from gati.codec.seal import Sealer, mask
-from gati.config import Settings
-from gati.core.envelopes import Rejection, RequestEnvelope
-from gati.core.pipeline import Outcome, Pipeline
+from gati.config import Settings, valid_name
+from gati.core.effects import LiveEffects
+from gati.core.envelopes import (
+    LifecycleEvent,
+    Rejection,
+    RequestEnvelope,
+    ResponseEnvelope,
+    Stage,
+)
+from gati.core.pipeline import Delivery, EffectsFactory, Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
-from gati.errors import CodecError, RequestError, StoreError
+from gati.errors import BackendUnavailable, CodecError, RequestError, StoreError
+from gati.replay.ledger import Divergence, ReplayEffects
+from gati.worker.journal import EffectJournal, PriorRun
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +61,17 @@ class Processor:
         self.out = out
         self.clock = clock
         self.codec = codec or EnvelopeCodec()
+        self.journal = (EffectJournal(out, settings.lifecycle_topic, self.codec)
+                        if settings.journal == "on" else None)
         self.processed = 0
+        self.redelivered = 0
+        self.resumed = 0
         self._declared: set[str] = set()
+
+    def partitions_assigned(self, partitions: set[int]) -> None:
+        """Called on every assignment of requests partitions to this worker."""
+        if self.journal is not None:
+            self.journal.partitions_assigned(partitions)
 
     async def handle(self, rec: LogRecord) -> None:
         try:
@@ -54,6 +79,116 @@ class Processor:
         except CodecError as exc:
             await dead_letter(self, rec, "worker", str(exc))
             return
+        reply_topic = self._reply_topic(env)
+        if reply_topic is None:
+            await dead_letter(self, rec, "worker", (
+                f"reply topic {env.reply_topic!r} (partition {env.reply_partition}) is not "
+                f"the reply topic of gateway {env.gateway_id!r}"))
+            return
+        prior = await self._prior(rec, env.request_id)
+        if prior is not None and prior.responded is not None:
+            await self._answer_again(env, rec, prior, reply_topic)
+            return
+        env = await self._intake(env)
+        outcome = await self.pipeline.process(env, delivery=self._delivery(rec, prior))
+        key = env.request_id.encode()
+        messages = []
+        if self.settings.lifecycle == "on":
+            # One message per request with all its steps: a twentieth of the appends.
+            messages.append(OutMessage(
+                self.settings.lifecycle_topic,
+                self.codec.encode_batch(env.request_id, outcome.undurable), key))
+        messages.extend(await self._publications(outcome, key))
+        messages.append(
+            OutMessage(reply_topic, self.codec.encode_response(outcome.response), key, 0))
+        await self._send(messages)
+        self.processed += 1
+
+    def _reply_topic(self, env: RequestEnvelope) -> str | None:
+        """The reply topic of the envelope's gateway: derived, never taken from bytes."""
+        if not valid_name(env.gateway_id) or env.reply_partition != 0:
+            return None
+        topic = self.settings.reply_topic(env.gateway_id)
+        return topic if env.reply_topic == topic else None
+
+    async def _prior(self, rec: LogRecord, request_id: str) -> PriorRun | None:
+        if self.journal is None:
+            return None
+        delay = 0.2
+        while True:  # the offset must not move on before we know: wait for the log
+            try:
+                return await self.journal.prior(rec, request_id)
+            except BackendUnavailable as exc:
+                log.warning("journal of partition %d unreadable, retrying in %.1fs: %s",
+                            rec.partition, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def _delivery(self, rec: LogRecord, prior: PriorRun | None) -> Delivery:
+        appended = rec.timestamp_ms * 1000 if rec.timestamp_ms > 0 else None
+        journal = self.journal
+        if journal is None:
+            return Delivery(appended_at_us=appended)
+        if prior is None:
+            return Delivery(appended_at_us=appended,
+                            effects=lambda scope: LiveEffects(scope, journal=journal))
+        self.resumed += 1
+        steps = prior.effects
+        rid = prior.events[0].request_id
+
+        def effects(scope: Any) -> ReplayEffects:
+            def diverged(d: Divergence) -> None:
+                log.error("request %s left its journal on resumption: %s", rid, d.message)
+
+            return ReplayEffects(scope, steps, then=LiveEffects(scope, journal=journal),
+                                 on_divergence=diverged)
+
+        resumed = {"after_seq": prior.last_seq, "journaled_effects": len(steps),
+                   "workers": prior.workers, "partition": rec.partition,
+                   "offset": rec.offset}
+        factory: EffectsFactory = effects
+        return Delivery(appended_at_us=appended, first_seq=prior.last_seq + 1,
+                        resumed=resumed, effects=factory)
+
+    async def _answer_again(self, env: RequestEnvelope, rec: LogRecord, prior: PriorRun,
+                            reply_topic: str) -> None:
+        """A request answered before its worker died: its recorded answer, once more."""
+        responded = prior.responded
+        assert responded is not None
+        detail = json.loads(responded.detail) if responded.detail else {}
+        response = ResponseEnvelope(
+            request_id=env.request_id, status=responded.status or 500,
+            headers=tuple((str(k), str(v)) for k, v in detail.get("headers", [])),
+            body=base64.b64decode(detail.get("body_b64", "")),
+            completed_at_us=responded.at_us, handler_id=responded.handler_id)
+        note = LifecycleEvent(
+            env.request_id, prior.last_seq + 1, Stage.REDELIVERED.value, self.clock.now_us(),
+            handler_id=responded.handler_id, worker_id=self.pipeline.worker_id,
+            detail=json.dumps({"answered_from": "record", "status": response.status,
+                               "partition": rec.partition, "offset": rec.offset,
+                               "workers": prior.workers}))
+        key = env.request_id.encode()
+        await self._send([
+            OutMessage(self.settings.lifecycle_topic,
+                       self.codec.encode_batch(env.request_id, [note]), key),
+            OutMessage(reply_topic, self.codec.encode_response(response), key, 0),
+        ])
+        self.redelivered += 1
+
+    async def _send(self, messages: list[OutMessage]) -> None:
+        """Append the outputs; while the log refuses, retry (the offset waits)."""
+        delay = 0.2
+        while True:
+            try:
+                await self.out.send_batch(messages)
+                return
+            except BackendUnavailable as exc:
+                log.warning("outputs not acknowledged, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _intake(self, env: RequestEnvelope) -> RequestEnvelope:
+        """The envelope as the pipeline takes it: body as JSON, sealed values opened."""
         if env.body_schema is not None:
             env = await self._json_body(env)
         if self.sealer is not None:
@@ -62,21 +197,7 @@ class Processor:
             except RequestError as exc:
                 env = replace(mask(env, self.sealer.sensitive),
                               rejection=Rejection(400, exc.code, exc.message))
-        outcome = await self.pipeline.process(env)
-        key = env.request_id.encode()
-        messages = []
-        if self.settings.lifecycle == "on":
-            # One message per request with all its steps: a twentieth of the appends.
-            messages.append(OutMessage(
-                self.settings.lifecycle_topic,
-                self.codec.encode_batch(env.request_id, outcome.events), key))
-        messages.extend(await self._publications(outcome, key))
-        messages.append(
-            OutMessage(env.reply_topic, self.codec.encode_response(outcome.response), key,
-                       env.reply_partition)
-        )
-        await self.out.send_batch(messages)
-        self.processed += 1
+        return env
 
     async def _json_body(self, env: RequestEnvelope) -> RequestEnvelope:
         """A typed body back as the client's JSON; a body nobody can read is answered."""

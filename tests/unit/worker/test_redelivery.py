@@ -1,0 +1,173 @@
+"""A request delivered again after its worker died is never silently run twice.
+
+Each test plays two workers on one log: the first takes the request and dies (its task
+is cancelled, as a SIGKILL would end it), the second is given the partition and takes
+the same record again, as Kafka redelivers an uncommitted offset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from gati import App, GlobalContext, LocalContext, Request, Response
+from gati.codec.envelopes import EnvelopeCodec
+from gati.config import Settings
+from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope
+from gati.core.ports import LogRecord, SystemClock
+from gati.log.memory import MemoryLog
+from gati.worker.processor import Processor
+from gati.worker.runtime import WorkerRuntime
+
+CODEC = EnvelopeCodec()
+SETTINGS = Settings(topic_prefix="t", worker_id="w1", requests_partitions=1)
+CALLS: list[str] = []
+HOLD = asyncio.Event()  # set: handlers pass; clear: they wait (their worker "dies" there)
+
+
+class Ledger:
+    """A non-idempotent effect: every call is a new row (a charge, an email)."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        pass
+
+    async def append(self, request_id: str) -> int:
+        CALLS.append(request_id)
+        return len(CALLS)
+
+
+app = App("orders")
+app.module("ledger")(Ledger)
+
+
+@app.post("/orders")
+async def order(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    first = await gctx.modules.ledger.append(lctx.meta.request_id)
+    await HOLD.wait()
+    second = await gctx.modules.ledger.append(lctx.meta.request_id)
+    res.status(201).json({"rows": [first, second], "at": lctx.now_us()})
+
+
+def _record(rid: str, *, accept_by_us: int | None = None, appended_ms: int | None = None,
+            reply_topic: str = "t.replies.g") -> LogRecord:
+    now = SystemClock().now_us()
+    env = RequestEnvelope(rid, "g", reply_topic, 0, now, now + 30_000_000, "POST", "/orders",
+                          "", (("content-type", "application/json"),), b"{}",
+                          accept_by_us=accept_by_us)
+    stamp = appended_ms if appended_ms is not None else now // 1000
+    return LogRecord("t.requests", 0, 0, rid.encode(), CODEC.encode_request(env), stamp)
+
+
+async def _worker(log: MemoryLog, name: str) -> tuple[Processor, WorkerRuntime]:
+    from dataclasses import replace
+
+    settings = replace(SETTINGS, worker_id=name)
+    runtime = WorkerRuntime(app, settings, sources=[])
+    pipeline = await runtime.start()
+    processor = Processor(settings, pipeline, log, clock=SystemClock())
+    processor.partitions_assigned({0})
+    return processor, runtime
+
+
+def _replies(log: MemoryLog) -> list[ResponseEnvelope]:
+    topic = log.topics.get("t.replies.g")
+    return [] if topic is None else [CODEC.decode_response(r.value)
+                                     for p in topic.partitions for r in p]
+
+
+def _steps(log: MemoryLog, rid: str) -> list[LifecycleEvent]:
+    found: dict[int, LifecycleEvent] = {}
+    for p in log.topics["t.lifecycle"].partitions:
+        for r in p:
+            for ev in CODEC.decode_any(r.value):  # type: ignore[union-attr]
+                if isinstance(ev, LifecycleEvent) and ev.request_id == rid:
+                    found.setdefault(ev.seq, ev)
+    return [found[s] for s in sorted(found)]
+
+
+async def _until(cond: Any) -> None:
+    async with asyncio.timeout(5):
+        while not cond():
+            await asyncio.sleep(0.01)
+
+
+async def test_a_request_answered_before_its_worker_died_is_answered_again_not_rerun() -> None:
+    CALLS.clear()
+    HOLD.set()
+    log = MemoryLog(auto_create_partitions=1)
+    first, r1 = await _worker(log, "w1")
+    await first.handle(_record("r-done"))
+    assert len(CALLS) == 2 and len(_replies(log)) == 1
+
+    second, r2 = await _worker(log, "w2")  # the offset was never committed
+    await second.handle(_record("r-done"))
+    assert len(CALLS) == 2, "the handler's effects ran again"
+    again = _replies(log)
+    assert [r.status for r in again] == [201, 201] and again[0].body == again[1].body
+    stages = [e.stage for e in _steps(log, "r-done")]
+    assert stages.count("responded") == 1 and stages[-1] == "redelivered"
+    assert [e.seq for e in _steps(log, "r-done")] == list(range(len(stages)))
+    await r1.close()
+    await r2.close()
+
+
+async def test_a_request_whose_worker_died_mid_way_resumes_without_repeating_effects() -> None:
+    CALLS.clear()
+    HOLD.clear()
+    log = MemoryLog(auto_create_partitions=1)
+    first, r1 = await _worker(log, "w1")
+    dying = asyncio.create_task(first.handle(_record("r-mid")))
+    assert first.journal is not None
+    await _until(lambda: first.journal is not None and first.journal.writes == 1)
+    dying.cancel()  # the worker dies after its first effect was journaled
+    await asyncio.gather(dying, return_exceptions=True)
+    assert CALLS == ["r-mid"] and _replies(log) == []
+
+    HOLD.set()
+    second, r2 = await _worker(log, "w2")
+    await second.handle(_record("r-mid"))
+    assert CALLS == ["r-mid", "r-mid"], "only the call after the crash may run"
+    (reply,) = _replies(log)
+    assert reply.status == 201 and json.loads(reply.body)["rows"] == [1, 2]
+    steps = _steps(log, "r-mid")
+    stages = [e.stage for e in steps]
+    assert [e.seq for e in steps] == list(range(len(steps))), "gapless"
+    assert stages.count("resumed") == 1 and stages.count("responded") == 1
+    resumed = steps[stages.index("resumed")]
+    assert json.loads(resumed.detail or "{}")["journaled_effects"] == 1
+    assert {e.worker_id for e in steps} == {"w1", "w2"}
+    await r1.close()
+    await r2.close()
+
+
+async def test_an_envelope_the_log_took_after_the_gateway_gave_up_is_refused() -> None:
+    CALLS.clear()
+    HOLD.set()
+    log = MemoryLog(auto_create_partitions=1)
+    worker, runtime = await _worker(log, "w1")
+    now_ms = SystemClock().now_us() // 1000
+    await worker.handle(_record("r-late", accept_by_us=(now_ms - 2000) * 1000,
+                                appended_ms=now_ms))
+    await worker.handle(_record("r-ok", accept_by_us=(now_ms + 2000) * 1000,
+                                appended_ms=now_ms))
+    assert CALLS == ["r-ok", "r-ok"], "a refused request must not run"
+    late, ok = _replies(log)
+    assert late.status == 503 and json.loads(late.body)["error"]["code"] == "log_unavailable"
+    assert ok.status == 201
+    assert "refused" in [e.stage for e in _steps(log, "r-late")]
+    await runtime.close()
+
+
+async def test_an_envelope_naming_a_foreign_reply_topic_is_dead_lettered() -> None:
+    CALLS.clear()
+    HOLD.set()
+    log = MemoryLog(auto_create_partitions=1)
+    worker, runtime = await _worker(log, "w1")
+    for rid, topic in [("r-steer", "t.lifecycle"), ("r-bad", "no such/topic!")]:
+        await worker.handle(_record(rid, reply_topic=topic))
+    await worker.handle(_record("r-fine"))
+    assert CALLS == ["r-fine", "r-fine"]
+    assert len(log.topics["t.deadletter"].partitions[0]) == 2
+    assert [r.request_id for r in _replies(log)] == ["r-fine"]
+    await runtime.close()
