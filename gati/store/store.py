@@ -193,7 +193,8 @@ class Store:
                     version_rows[ev.request_id] = {"request_id": ev.request_id,
                                                    "handler_id": ev.handler_id,
                                                    "version": version}
-            if ev.stage == _RESPONDED:
+            if ev.stage == _RESPONDED and ev.request_id not in outcome_rows:
+                # One outcome per request: the first answer wins here and in the table.
                 outcome_rows[ev.request_id] = {
                     "request_id": ev.request_id,
                     "handler_id": ev.handler_id,
@@ -204,7 +205,8 @@ class Store:
         try:
             async with self.engine.begin() as conn:
                 await self._upsert(conn, list(env_rows.values()), _ENVELOPE_COLUMNS)
-                await self._upsert(conn, list(outcome_rows.values()), _OUTCOME_COLUMNS)
+                await self._upsert(conn, list(outcome_rows.values()), _OUTCOME_COLUMNS,
+                                   first_wins=True)
                 await self._upsert(conn, list(version_rows.values()),
                                    ("handler_id", "version"))
                 if event_rows and self._copy:
@@ -218,13 +220,18 @@ class Store:
             raise StoreError(f"writing {len(events)} events failed: {exc}") from exc
 
     async def _upsert(
-        self, conn: AsyncConnection, rows: list[dict[str, Any]], columns: tuple[str, ...]
+        self, conn: AsyncConnection, rows: list[dict[str, Any]], columns: tuple[str, ...],
+        *, first_wins: bool = False,
     ) -> None:
+        """``first_wins``: the outcome of a request is never overwritten. A request that
+        was delivered twice answers once; a later ``responded`` step (from a worker that
+        ran it again) stays a lifecycle row, visible, and never changes the status."""
         if not rows:
             return
         stmt = self._insert(requests)
         stmt = stmt.on_conflict_do_update(
-            index_elements=["request_id"], set_={c: stmt.excluded[c] for c in columns}
+            index_elements=["request_id"], set_={c: stmt.excluded[c] for c in columns},
+            where=requests.c.status.is_(None) if first_wins else None,
         )
         await conn.execute(stmt, rows)
 
