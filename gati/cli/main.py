@@ -122,9 +122,14 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
                    "sensitive values go to Kafka in clear (the record still masks them)",
                    err=True)
+    from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S
+
     gw = Gateway(
         settings,
-        KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id()),
+        # The producer's own bound must outlast the gateway's wait (budget plus grace),
+        # or it gives up at accept_by and an append acknowledged in the grace is lost.
+        KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id(),
+                 send_timeout_s=MAX_SEND_BUDGET_S + ACCEPT_GRACE_S),
         metrics=PrometheusMetrics(),
         sealer=sealer,
         typed_bodies=typed_bodies,
