@@ -67,6 +67,8 @@ class Processor:
         self.redelivered = 0
         self.resumed = 0
         self._declared: set[str] = set()
+        # Requests this worker is running now, by id: a second delivery waits for them.
+        self._running: dict[str, asyncio.Future[Outcome]] = {}
 
     def partitions_assigned(self, partitions: set[int]) -> None:
         """Called on every assignment of requests partitions to this worker."""
@@ -85,10 +87,29 @@ class Processor:
                 f"reply topic {env.reply_topic!r} (partition {env.reply_partition}) is not "
                 f"the reply topic of gateway {env.gateway_id!r}"))
             return
+        running = self._running.get(env.request_id)
+        if running is not None:
+            # A rebalance gave this worker back a request it is still running: let that
+            # run finish, then answer the delivery from its outcome.
+            finished = await asyncio.shield(running)
+            await self._answer_again(env, rec, PriorRun.of(finished.events), reply_topic)
+            return
         prior = await self._prior(rec, env.request_id)
         if prior is not None and prior.responded is not None:
             await self._answer_again(env, rec, prior, reply_topic)
             return
+        done: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        self._running[env.request_id] = done
+        try:
+            outcome = await self._run(rec, env, prior, reply_topic)
+            done.set_result(outcome)
+        finally:
+            del self._running[env.request_id]
+            if not done.done():
+                done.cancel()
+
+    async def _run(self, rec: LogRecord, env: RequestEnvelope, prior: PriorRun | None,
+                   reply_topic: str) -> Outcome:
         env = await self._intake(env)
         outcome = await self.pipeline.process(env, delivery=self._delivery(rec, prior))
         key = env.request_id.encode()
@@ -103,6 +124,7 @@ class Processor:
             OutMessage(reply_topic, self.codec.encode_response(outcome.response), key, 0))
         await self._send(messages)
         self.processed += 1
+        return outcome
 
     def _reply_topic(self, env: RequestEnvelope) -> str | None:
         """The reply topic of the envelope's gateway: derived, never taken from bytes."""

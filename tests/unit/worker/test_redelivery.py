@@ -11,6 +11,8 @@ import asyncio
 import json
 from typing import Any
 
+import pytest
+
 from gati import App, GlobalContext, LocalContext, Request, Response
 from gati.codec.envelopes import EnvelopeCodec
 from gati.config import Settings
@@ -24,6 +26,13 @@ CODEC = EnvelopeCodec()
 SETTINGS = Settings(topic_prefix="t", worker_id="w1", requests_partitions=1)
 CALLS: list[str] = []
 HOLD = asyncio.Event()  # set: handlers pass; clear: they wait (their worker "dies" there)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_hold() -> None:
+    """An Event belongs to the loop it first waited on; each test has its own loop."""
+    global HOLD
+    HOLD = asyncio.Event()
 
 
 class Ledger:
@@ -170,4 +179,23 @@ async def test_an_envelope_naming_a_foreign_reply_topic_is_dead_lettered() -> No
     assert CALLS == ["r-fine", "r-fine"]
     assert len(log.topics["t.deadletter"].partitions[0]) == 2
     assert [r.request_id for r in _replies(log)] == ["r-fine"]
+    await runtime.close()
+
+
+async def test_a_delivery_of_a_request_the_worker_still_runs_waits_for_that_run() -> None:
+    CALLS.clear()
+    HOLD.clear()
+    log = MemoryLog(auto_create_partitions=1)
+    worker, runtime = await _worker(log, "w1")
+    running = asyncio.create_task(worker.handle(_record("r-twice")))
+    await _until(lambda: len(CALLS) == 1)
+    worker.partitions_assigned({0})  # a rebalance handed the partition back
+    again = asyncio.create_task(worker.handle(_record("r-twice")))
+    HOLD.set()
+    await asyncio.gather(running, again)
+    assert CALLS == ["r-twice", "r-twice"], "the second delivery ran the handler again"
+    first, second = _replies(log)
+    assert first.status == second.status == 201 and first.body == second.body
+    stages = [e.stage for e in _steps(log, "r-twice")]
+    assert stages.count("responded") == 1 and stages[-1] == "redelivered"
     await runtime.close()
