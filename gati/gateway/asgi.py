@@ -115,6 +115,8 @@ class Gateway:
         self.replies = ReplyWaiter(event_log, self.reply_topic, self.codec)
         self._manage_log = manage_log
         self._started = False
+        # Why the last append failed, until one succeeds (health says "degraded").
+        self.log_failure: str | None = None
         self.metrics = metrics
         self._m = _GatewayMetrics(metrics) if metrics is not None else None
 
@@ -157,17 +159,7 @@ class Gateway:
         if scope["type"] != "http":
             return
         if scope["path"] == HEALTH_PATH:
-            healthy = self._started and self.replies.running
-            body = json.dumps(
-                {
-                    "status": "ok" if healthy else "starting",
-                    "gateway_id": self.gateway_id,
-                    "in_flight": self.replies.in_flight,
-                }
-            ).encode()
-            await _respond(
-                send, 200 if healthy else 503, [(b"content-type", b"application/json")], body
-            )
+            await self._health(send)
             return
         if self.metrics is not None and scope["path"] == METRICS_PATH:
             accept = next((v for k, v in scope["headers"] if k.lower() == b"accept"), b"")
@@ -303,6 +295,21 @@ class Gateway:
                 self._m.bodies.inc(encoding="json" if typed is None else "avro")
         return env
 
+    async def _health(self, send: Send) -> None:
+        """200 ``ok``; 503 ``starting``, or ``degraded`` while the log refuses appends
+        (the last one failed): a load balancer sends clients to another gateway."""
+        status = "ok"
+        if not (self._started and self.replies.running):
+            status = "starting"
+        elif self.log_failure is not None:
+            status = "degraded"
+        body: dict[str, Any] = {"status": status, "gateway_id": self.gateway_id,
+                                "in_flight": self.replies.in_flight}
+        if status == "degraded":
+            body["reason"] = self.log_failure
+        await _respond(send, 200 if status == "ok" else 503,
+                       [(b"content-type", b"application/json")], json.dumps(body).encode())
+
     async def _append(self, send: Send, env: RequestEnvelope) -> bool:
         """Append the envelope and wait for the log's acknowledgement, or answer 503.
 
@@ -320,10 +327,12 @@ class Gateway:
                 wait_s,
             )
         except (BackendUnavailable, TimeoutError) as exc:
+            self.log_failure = f"the log did not accept a request: {exc!r}"[:300]
             log.warning("request %s not accepted by the log: %r", env.request_id, exc)
             await self._error(send, env.request_id.encode(), 503, "log_unavailable",
                               _not_accepted(env.accept_by_us), retry_after=True)
             return False
+        self.log_failure = None
         return True
 
     async def _await_reply(

@@ -152,3 +152,19 @@ async def test_a_short_deadline_bounds_the_give_up_time() -> None:
         assert (await client.get("/x")).status_code == 503
     env = _only_envelope(log)
     assert env.accept_by_us == env.deadline_at_us == NOW_US + 1_000_000
+
+
+async def test_health_says_degraded_while_the_log_refuses_and_ok_once_it_takes_again() -> None:
+    settings = _settings(0.3)  # no worker answers: taken requests end in a quick 504
+    log = HeldLog(held=settings.requests_topic, fail=True)
+    log.release.set()
+    gw = Gateway(settings, log, manage_log=False)
+    async with _client(gw) as client:
+        assert (await client.get("/_gati/health")).json()["status"] == "ok"
+        assert (await client.post("/x", content=b"{}")).status_code == 503
+        health = await client.get("/_gati/health")
+        assert health.status_code == 503 and health.json()["status"] == "degraded"
+        assert "did not accept" in health.json()["reason"]
+        log.fail = False
+        assert (await client.post("/x", content=b"{}")).status_code == 504
+        assert (await client.get("/_gati/health")).json()["status"] == "ok"
