@@ -36,6 +36,16 @@ class Settings:
     max_in_flight: int = 1000
     retry_after_s: int = 2
     worker_concurrency: int = 16
+    # A worker that stops heartbeating (killed, frozen, cut off) loses its partitions
+    # this long after its last heartbeat; the other workers carry on meanwhile. Brokers
+    # accept 6 s to 30 min unless configured otherwise (group.min.session.timeout.ms).
+    # Measured with 2 workers, kill -9: its partitions answer again after about 9 s.
+    worker_session_timeout_s: float = 8.0
+    worker_heartbeat_interval_s: float = 1.0
+    # Static group membership (KIP-345): a worker restarted under the same instance id
+    # gets its partitions back without a rebalance. "" derives it from GATI_WORKER_ID
+    # when that is set (and uses none for the pid-based default); "none" turns it off.
+    worker_instance_id: str = ""
     # Messages per recorder transaction at most (one per request and one per request's
     # lifecycle batch). bench/recorder_drain.py: 500 drained 48k rows/s, 2000 54k.
     recorder_batch_size: int = 2000
@@ -101,6 +111,16 @@ class Settings:
     def effective_worker_id(self) -> str:
         return self.worker_id or f"wk-{_host()}-{os.getpid()}"
 
+    def effective_worker_instance_id(self) -> str | None:
+        """The worker's static group member id, or ``None`` for dynamic membership.
+
+        Never derived from the pid-based default id: each restart would then join as a
+        new static member while the old one held its partitions for a session timeout.
+        """
+        if self.worker_instance_id == "none":
+            return None
+        return self.worker_instance_id or self.worker_id or None
+
     def effective_app_database_url(self) -> str:
         return self.app_database_url or self.database_url
 
@@ -151,13 +171,19 @@ def validate(s: Settings) -> Settings:
         raise bad("max_in_flight", "must be positive")
     if s.worker_concurrency <= 0:
         raise bad("worker_concurrency", "must be positive")
+    if not (math.isfinite(s.worker_session_timeout_s) and 1 <= s.worker_session_timeout_s <= 300):
+        raise bad("worker_session_timeout_s", "must be between 1 and 300 seconds")
+    hb = s.worker_heartbeat_interval_s
+    if not (math.isfinite(hb) and 0 < hb <= s.worker_session_timeout_s / 3):
+        raise bad("worker_heartbeat_interval_s",
+                  "must be positive and at most a third of GATI_WORKER_SESSION_TIMEOUT_S")
     if s.recorder_batch_size <= 0:
         raise bad("recorder_batch_size", "must be positive")
     if not 1 <= s.requests_partitions <= 1000:
         raise bad("requests_partitions", "must be between 1 and 1000")
     if not _TOPIC_RE.match(s.topic_prefix):
         raise bad("topic_prefix", "may only contain letters, digits, '.', '_' and '-'")
-    for name in ("gateway_id", "worker_id"):
+    for name in ("gateway_id", "worker_id", "worker_instance_id"):
         value = getattr(s, name)
         if value and not _TOPIC_RE.match(value):
             raise bad(name, "may only contain letters, digits, '.', '_' and '-'")

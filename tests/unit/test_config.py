@@ -64,6 +64,8 @@ NUMERIC = [
     "GATI_REQUESTS_PARTITIONS",
     "GATI_RETRY_AFTER_S",
     "GATI_RECORDER_LINGER_S",
+    "GATI_WORKER_SESSION_TIMEOUT_S",
+    "GATI_WORKER_HEARTBEAT_INTERVAL_S",
 ]
 
 
@@ -76,7 +78,8 @@ def test_a_negative_number_is_refused_naming_the_variable(var: str) -> None:
 @pytest.mark.parametrize(
     "var",
     ["GATI_MAX_BODY_BYTES", "GATI_REQUEST_TIMEOUT_S", "GATI_MAX_IN_FLIGHT",
-     "GATI_WORKER_CONCURRENCY", "GATI_RECORDER_BATCH_SIZE", "GATI_REQUESTS_PARTITIONS"],
+     "GATI_WORKER_CONCURRENCY", "GATI_RECORDER_BATCH_SIZE", "GATI_REQUESTS_PARTITIONS",
+     "GATI_WORKER_SESSION_TIMEOUT_S", "GATI_WORKER_HEARTBEAT_INTERVAL_S"],
 )
 def test_zero_is_refused_where_a_positive_number_is_needed(var: str) -> None:
     with pytest.raises(ConfigError, match=var):
@@ -118,6 +121,7 @@ def test_a_timeout_that_is_not_a_finite_number_is_refused(value: str) -> None:
         ("GATI_TOPIC_PREFIX", "x" * 201),
         ("GATI_GATEWAY_ID", "gw#1"),
         ("GATI_WORKER_ID", "wk 1"),
+        ("GATI_WORKER_INSTANCE_ID", "slot/1"),
     ],
 )
 def test_names_that_cannot_be_in_a_topic_are_refused_naming_the_variable(
@@ -150,3 +154,32 @@ def test_overrides_apply_given_values_and_ignore_none() -> None:
 def test_overrides_are_validated_like_the_environment() -> None:
     with pytest.raises(ConfigError, match="GATI_MAX_IN_FLIGHT"):
         Settings().with_overrides(max_in_flight=0)
+
+
+def test_a_lost_worker_is_given_up_within_the_failover_target_by_default() -> None:
+    # Issue 11: a dead worker's partitions resume within 10 s; measured about 9 s.
+    s = Settings()
+    assert s.worker_session_timeout_s == 8.0
+    assert s.worker_heartbeat_interval_s == 1.0
+
+
+@pytest.mark.parametrize("value", ["0.5", "301", "nan"])
+def test_a_session_timeout_outside_what_a_group_can_use_is_refused(value: str) -> None:
+    with pytest.raises(ConfigError, match="GATI_WORKER_SESSION_TIMEOUT_S"):
+        from_env({"GATI_WORKER_SESSION_TIMEOUT_S": value})
+
+
+def test_a_heartbeat_over_a_third_of_the_session_timeout_is_refused() -> None:
+    with pytest.raises(ConfigError, match="GATI_WORKER_HEARTBEAT_INTERVAL_S"):
+        from_env({"GATI_WORKER_SESSION_TIMEOUT_S": "9", "GATI_WORKER_HEARTBEAT_INTERVAL_S": "3.5"})
+    s = from_env({"GATI_WORKER_SESSION_TIMEOUT_S": "9", "GATI_WORKER_HEARTBEAT_INTERVAL_S": "3"})
+    assert s.worker_heartbeat_interval_s == 3.0
+
+
+def test_static_membership_follows_a_given_worker_id_never_the_pid_default() -> None:
+    assert Settings().effective_worker_instance_id() is None
+    assert Settings(worker_id="orders-1").effective_worker_instance_id() == "orders-1"
+    named = from_env({"GATI_WORKER_ID": "orders-1", "GATI_WORKER_INSTANCE_ID": "slot-3"})
+    assert named.effective_worker_instance_id() == "slot-3"
+    off = from_env({"GATI_WORKER_ID": "orders-1", "GATI_WORKER_INSTANCE_ID": "none"})
+    assert off.effective_worker_instance_id() is None
