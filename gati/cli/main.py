@@ -175,9 +175,22 @@ def _typed_bodies(app: App, database_url: str) -> Callable[[], Awaitable[TypedBo
     type=click.IntRange(1, 10_000),
     help="Requests handled at once. [GATI_WORKER_CONCURRENCY]",
 )
-@click.option("--worker-id", default=None)
+@click.option(
+    "--worker-id",
+    default=None,
+    help="Stable id of this worker; also its static group membership. [GATI_WORKER_ID]",
+)
+@click.option(
+    "--session-timeout",
+    default=None,
+    type=float,
+    help="Seconds without a heartbeat before the worker's partitions go to the others. "
+    "[GATI_WORKER_SESSION_TIMEOUT_S]",
+)
 @_guard
-def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
+def worker(
+    app: str, concurrency: int | None, worker_id: str | None, session_timeout: float | None
+) -> None:
     """Run APP's handlers: a faust agent on the requests topic.
 
     Metrics are served on GATI_METRICS_PORT when it is set; spans go to
@@ -187,7 +200,8 @@ def worker(app: str, concurrency: int | None, worker_id: str | None) -> None:
     from gati.observability import PrometheusMetrics, configure_tracing
     from gati.worker.faust_worker import run_faust_worker
 
-    settings = _settings(worker_concurrency=concurrency, worker_id=worker_id)
+    settings = _settings(worker_concurrency=concurrency, worker_id=worker_id,
+                         worker_session_timeout_s=session_timeout)
     the_app = load_app(app)
     metrics = PrometheusMetrics()
     server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
