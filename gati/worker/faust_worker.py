@@ -44,7 +44,7 @@ PartitionsHook = Callable[[set[int]], Awaitable[None] | None]
 
 def worker_topics(settings: Settings) -> list[TopicSpec]:
     return [
-        TopicSpec(settings.requests_topic, settings.requests_partitions),
+        TopicSpec.for_requests(settings.requests_topic, settings.requests_partitions),
         TopicSpec(settings.lifecycle_topic, settings.requests_partitions),
         TopicSpec(settings.deadletter_topic, 1),
     ]
