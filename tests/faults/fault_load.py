@@ -103,7 +103,10 @@ class Load:
         await asyncio.sleep(max(0.0, t - self.now()))
 
     async def _run(self) -> None:
-        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+        # Idle connections expire before the gateway's (uvicorn: 5 s) keep-alive does;
+        # at equal expiries a request races the server's close and reads a reset.
+        limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200,
+                              keepalive_expiry=2.0)
         timeout = httpx.Timeout(REQUEST_TIMEOUT_S + 10, connect=5)
         async with httpx.AsyncClient(base_url=self.base_url, timeout=timeout,
                                      limits=limits) as client:

@@ -87,10 +87,10 @@ async def produce(bootstrap: str, topic: str, partitions: int,
     return out
 
 
-async def dead_letters(bootstrap: str, topic: str, *, want: set[tuple[str, int, int]],
+async def dead_letters(bootstrap: str, topic: str, *, want: set[tuple[str, int, int, str]],
                        within: float = 60.0) -> list[DeadLetter]:
     """The dead-letter topic's records, read until ``want`` (source topic, partition,
-    offset) are all there or ``within`` seconds pass."""
+    offset, consumer) are all there or ``within`` seconds pass."""
     codec = AvroCodec(default_registry())
     ids = codec.registry.ids_for(DEADLETTER)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, auto_offset_reset="earliest",
@@ -108,7 +108,7 @@ async def dead_letters(bootstrap: str, topic: str, *, want: set[tuple[str, int, 
                     _, r = codec.decode(rec.value, ids)
                     found.append(DeadLetter(r["source_topic"], r["source_partition"],
                                             r["source_offset"], r["consumer"], r["reason"]))
-            if want <= {(d.topic, d.partition, d.offset) for d in found}:
+            if want <= {(d.topic, d.partition, d.offset, d.consumer) for d in found}:
                 break
     finally:
         await consumer.stop()

@@ -19,7 +19,7 @@ reads the record with plain SQL and computes one ``Report`` row:
 - **stall**: the longest time without a 2xx answer: overall, and per worker (the worker
   is the one that recorded the request's ``responded`` step). The record does not keep a
   request's partition, so a worker's stall stands in for the stall of the partitions it
-  owns; the window is from the first 2xx answer of the run to the last.
+  owns; the window is from the run's first 2xx answer to its last answer of any kind.
 """
 
 from __future__ import annotations
@@ -230,7 +230,8 @@ def _stalls(seen: list[Seen], responded: dict[str, list[tuple[int | None, str | 
     ok = sorted((s for s in seen if s.ok), key=lambda s: s.done_at)
     if len(ok) < 2:
         return float("inf"), {}
-    start, end = ok[0].done_at, ok[-1].done_at
+    # To the run's last answer of any kind: a stall that lasts to the end still counts.
+    start, end = ok[0].done_at, max(s.done_at for s in seen)
     by_worker: dict[str, list[float]] = {}
     for s in ok:
         steps = responded.get(s.request_id or "", [])

@@ -82,18 +82,43 @@ class FaultSystem:
 
     @classmethod
     async def start(cls, tmp: Path, *, bootstrap: str, database_url: str,
-                    app: str = FAULT_APP, **extra: str) -> FaultSystem:
+                    app: str = FAULT_APP, together: bool = False, **extra: str) -> FaultSystem:
+        """Start and wait until both workers answer.
+
+        The second worker starts once the first is past its modules' start, unless
+        ``together``: two workers racing on an empty database is a scenario of its own.
+        """
         env = gati_env(bootstrap=bootstrap, database_url=database_url, extra=extra)
         await asyncio.to_thread(migrate, env)
         system = cls(tmp, env, free_port(), app)
-        for name in ("gateway", *WORKERS, "recorder"):
-            system.procs[name] = system._proc(name).start()
         try:
+            for name in ("gateway", "recorder", *WORKERS):
+                system.procs[name] = system._proc(name).start()
+                if name == WORKERS[0] and not together:
+                    await system.wait_modules_started(1)
             await system.wait_ready()
         except BaseException:
             system.stop()
             raise
         return system
+
+    async def wait_modules_started(self, n: int, within: float = 60.0) -> None:
+        """Until ``n`` workers have started their modules (rows in ``fault_starts``)."""
+        engine = create_async_engine(self.database_url)
+
+        async def started() -> bool:
+            self._raise_if_dead("while starting its modules")
+            try:
+                async with engine.connect() as conn:
+                    count = await conn.execute(sa.text("SELECT count(*) FROM fault_starts"))
+                    return int(count.scalar_one()) >= n
+            except Exception:  # no table until the first ledger module starts
+                return False
+
+        try:
+            await eventually(started, within=within, what=f"{n} worker(s) past module start")
+        finally:
+            await engine.dispose()
 
     def _proc(self, name: str) -> Proc:
         env = dict(self.env)
@@ -167,7 +192,16 @@ class FaultSystem:
 
     def _raise_if_dead(self, when: str) -> None:
         for name, tail in self.dead().items():
-            raise AssertionError(f"{name} exited {when}:\n{tail}")
+            raise AssertionError(f"{name} exited {when}: {exit_reason(tail)}\n{tail}")
+
+
+def exit_reason(log: str) -> str:
+    """The line of a process's log that says why it exited (gati's own error line)."""
+    lines = log.splitlines()
+    for line in lines:
+        if line.startswith("gati:") or "Error:" in line or "Traceback" in line:
+            return line.strip()[:400]
+    return lines[-1].strip()[:400] if lines else "(empty log)"
 
 
 async def _probe(client: httpx.AsyncClient) -> None:
