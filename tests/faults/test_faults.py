@@ -26,21 +26,16 @@ from fault_poison import (
     request_poison,
 )
 from fault_report import Report, check
+from fault_starts import start_two_workers
 from harness import (
-    FAULT_APP,
-    WORKERS,
     Broker,
     FaultSystem,
     Postgres,
     create_database,
     drop_database,
-    exit_reason,
     gati_env,
     migrate,
 )
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
-from support import Proc, eventually
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres, pytest.mark.timeout(300)]
 
@@ -204,50 +199,23 @@ async def test_stop_postgres(fault_system: FaultSystem, emit: Emit) -> None:
 
 # ---- starts and poison -------------------------------------------------------------
 
-START_ROUNDS = 6
-
-
-async def _start_two_workers(tmp: Path, n: int, env: dict[str, str]) -> list[str]:
-    """Start two workers at the same moment; the logs of those that exited."""
-    procs = [Proc(f"round{n}-{w}", ["worker", FAULT_APP],
-                  {**env, "GATI_WORKER_ID": f"{env['GATI_TOPIC_PREFIX']}-{w}"},
-                  tmp / f"round{n}-{w}.log") for w in WORKERS]
-    for proc in procs:
-        proc.start()
-    engine = create_async_engine(env["GATI_DATABASE_URL"])
-
-    async def settled() -> bool:
-        if any(not p.alive() for p in procs):
-            return True
-        try:
-            async with engine.connect() as conn:
-                started = (await conn.execute(text("SELECT count(*) FROM fault_starts"))).scalar()
-        except Exception:  # the table is not there until a ledger module starts
-            return False
-        return started == len(procs)
-
-    try:
-        await eventually(settled, within=60, what="both workers past their modules' start")
-    finally:
-        await engine.dispose()
-        dead = [f"{p.name} exited {p.popen.returncode if p.popen else '?'}: "
-                f"{exit_reason(p.tail(60))}" for p in procs if not p.alive()]
-        for proc in procs:
-            proc.stop()
-    return dead
+START_ROUNDS = 2
 
 
 async def test_two_workers_start_together_on_an_empty_database(
     postgres_url: str, kafka_bootstrap: str, fault_database: str, tmp_path: Path, emit: Emit,
 ) -> None:
-    """Defect 5: concurrent starts on a fresh database are safe; then both serve."""
+    """Defect 5: concurrent starts on a fresh database are safe; then both serve.
+
+    Each round races two workers on a new, migrated database (``fault_starts`` holds
+    the race window open); then a whole system starts its two workers together."""
     exits = []
     for n in range(START_ROUNDS):
         db = await create_database(postgres_url)
         try:
             env = gati_env(bootstrap=kafka_bootstrap, database_url=db, extra={})
             await asyncio.to_thread(migrate, env)
-            exits += await _start_two_workers(tmp_path, n, env)
+            exits += await start_two_workers(tmp_path, n, env)
         finally:
             await drop_database(postgres_url, db)
     assert not exits, (f"{len(exits)} of {2 * START_ROUNDS} workers started two at a time on "
