@@ -30,6 +30,8 @@ users = sa.Table(
     sa.Column("first_name", sa.Text, nullable=True),
     sa.Column("last_name", sa.Text, nullable=True),
 )
+# A Postgres advisory lock key for creating this schema: any constant of this app's own.
+SCHEMA_LOCK = 0x6761_7469_7573_6572  # "gatiuser"
 # What v1 reads: the table as it was before v2.
 V1_COLUMNS = (users.c.id, users.c.name, users.c.email)
 V2_COLUMNS = (users.c.id, users.c.name, users.c.email, users.c.first_name, users.c.last_name)
@@ -59,6 +61,13 @@ class UsersDB:
         # (the worker's profile spent a fifth of its time encrypting to 127.0.0.1).
         self.engine = create_engine(self.url)
         async with self.engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # create_all checks, then creates: workers starting together on an empty
+                # database both create, and the loser fails on pg_type's unique index.
+                # One at a time; the lock goes with the transaction. (SQLite's writers
+                # already queue for its one database lock.)
+                await conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": SCHEMA_LOCK})
             await conn.run_sync(metadata.create_all)
             await conn.run_sync(_add_v2_columns)
 

@@ -1,0 +1,54 @@
+"""Workers starting together on an empty database all create the example's schema.
+
+``metadata.create_all`` checks for the table, then creates it; two workers in between
+both create, and Postgres refuses the second one's row type (a unique violation on
+``pg_type``). Each round here starts several ``UsersDB`` at once on a new database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+from conftest import _create_database, _drop_database
+
+from examples.users.db import UsersDB
+
+pytestmark = [pytest.mark.postgres, pytest.mark.timeout(120)]
+
+ROUNDS = 5
+WORKERS = 4
+
+
+@pytest.fixture
+def empty_databases(postgres_url: str) -> Iterator[list[str]]:
+    """A new, empty Postgres database per round (the race only exists on an empty one)."""
+    urls = [asyncio.run(_create_database(postgres_url)) for _ in range(ROUNDS)]
+    yield urls
+    for url in urls:
+        asyncio.run(_drop_database(postgres_url, url))
+
+
+async def _start_together(url: str) -> list[BaseException | None]:
+    dbs = [UsersDB({"database_url": url}) for _ in range(WORKERS)]
+    try:
+        results = await asyncio.gather(*(db.start() for db in dbs), return_exceptions=True)
+        return [r if isinstance(r, BaseException) else None for r in results]
+    finally:
+        await asyncio.gather(*(db.close() for db in dbs))
+
+
+async def test_concurrent_starts_on_an_empty_database_all_succeed(
+    empty_databases: list[str],
+) -> None:
+    for round_no, url in enumerate(empty_databases):
+        failures = [repr(e) for e in await _start_together(url) if e is not None]
+        assert not failures, f"round {round_no}: {len(failures)} of {WORKERS} failed: {failures}"
+        db = UsersDB({"database_url": url})
+        await db.start()  # and a later start on the made schema is a no-op
+        try:
+            user = await db.insert_user("Ada", f"ada{round_no}@x.io")
+            assert await db.get_user(user["id"]) == user
+        finally:
+            await db.close()
