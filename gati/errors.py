@@ -10,6 +10,7 @@ error bodies expose, so it must never change once released::
     ├── RequestError           a request the handler must not see (bad body, too large)
     ├── CodecError             bytes that are not a message we accept
     ├── StoreError             the database refused or is unreachable
+    │   └── StoreUnavailable   the database cannot be reached (gati.store.errors maps it)
     ├── BackendUnavailable     the log (Kafka) cannot take or give messages now
     └── ReplayDivergence       a replay that did not follow the record
 """
@@ -75,6 +76,13 @@ class CodecError(GatiError):
 
 class StoreError(GatiError):
     code = "store_error"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached now; waiting and retrying is the cure."""
+
+    code = "store_unavailable"
+    status = 503
 
 
 class BackendUnavailable(GatiError):

@@ -25,11 +25,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gati.errors import StoreError
 from gati.manifest import AppManifest
+from gati.store.errors import map_store_errors
 from gati.store.schema import UTCDateTime
 from gati.types import CompatibilityReport, check_compatibility
 from gati.types.avro_schema import canonical
@@ -139,16 +140,15 @@ class SchemaStore:
             raise StoreError("a subject must not be empty")
         text = canonical(avro_schema)
         fingerprint = schema_fingerprint(text)
-        for attempt in range(_ATTEMPTS):
-            try:
-                async with self.engine.begin() as conn:
-                    return await self._register(conn, subject, text, fingerprint, mode)
-            except IntegrityError:
-                if attempt == _ATTEMPTS - 1:
-                    raise StoreError(f"could not register a version of {subject}: "
-                                     "concurrent registrations kept conflicting") from None
-            except SQLAlchemyError as exc:
-                raise _db_error(exc) from exc
+        with map_store_errors(f"schema store: registering {subject}"):
+            for attempt in range(_ATTEMPTS):
+                try:
+                    async with self.engine.begin() as conn:
+                        return await self._register(conn, subject, text, fingerprint, mode)
+                except IntegrityError:
+                    if attempt == _ATTEMPTS - 1:
+                        raise StoreError(f"could not register a version of {subject}: "
+                                         "concurrent registrations kept conflicting") from None
         raise AssertionError("unreachable")
 
     async def _register(self, conn: AsyncConnection, subject: str, text: str,
@@ -206,27 +206,29 @@ class SchemaStore:
         codec_text = None if codec is None else json.dumps(codec, separators=(",", ":"))
         query = sa.select(schemas.c.schema_id, schemas.c.codec).where(
             schemas.c.fingerprint == fingerprint)
-        for attempt in range(_ATTEMPTS):
-            try:
-                async with self.engine.begin() as conn:
-                    row = (await conn.execute(query)).first()
-                    if row is None:
-                        return int((await conn.execute(
-                            schemas.insert().values(fingerprint=fingerprint, schema=text,
-                                                    codec=codec_text,
-                                                    created_at=datetime.now(UTC))
-                            .returning(schemas.c.schema_id))).scalar_one())
-                    if row[1] is None and codec_text is not None:
-                        await conn.execute(schemas.update().where(
-                            schemas.c.schema_id == row[0]).values(codec=codec_text))
-                    return int(row[0])
-            except IntegrityError:
-                if attempt == _ATTEMPTS - 1:
-                    raise StoreError("could not add a schema: concurrent additions kept "
-                                     "conflicting") from None
-            except SQLAlchemyError as exc:
-                raise _db_error(exc) from exc
+        with map_store_errors("schema store: adding a schema"):
+            for attempt in range(_ATTEMPTS):
+                try:
+                    return await self._ensure_once(query, fingerprint, text, codec_text)
+                except IntegrityError:
+                    if attempt == _ATTEMPTS - 1:
+                        raise StoreError("could not add a schema: concurrent additions kept "
+                                         "conflicting") from None
         raise AssertionError("unreachable")
+
+    async def _ensure_once(self, query: sa.Select[Any], fingerprint: str, text: str,
+                           codec_text: str | None) -> int:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(query)).first()
+            if row is None:
+                return int((await conn.execute(
+                    schemas.insert().values(fingerprint=fingerprint, schema=text,
+                                            codec=codec_text, created_at=datetime.now(UTC))
+                    .returning(schemas.c.schema_id))).scalar_one())
+            if row[1] is None and codec_text is not None:
+                await conn.execute(schemas.update().where(
+                    schemas.c.schema_id == row[0]).values(codec=codec_text))
+            return int(row[0])
 
     async def get(self, schema_id: int) -> StoredSchema:
         """The schema with this id.
@@ -234,13 +236,11 @@ class SchemaStore:
         Raises:
             SchemaNotFound: no such id.
         """
-        try:
+        with map_store_errors(f"schema store: reading schema {schema_id}"):
             async with self.engine.connect() as conn:
                 row = (await conn.execute(
                     sa.select(schemas).where(schemas.c.schema_id == schema_id)
                 )).mappings().first()
-        except SQLAlchemyError as exc:
-            raise _db_error(exc) from exc
         if row is None:
             raise SchemaNotFound(f"no schema with id {schema_id}")
         return StoredSchema(int(row["schema_id"]), row["fingerprint"], json.loads(row["schema"]),
@@ -249,34 +249,28 @@ class SchemaStore:
 
     async def subjects(self) -> list[str]:
         """Every subject with at least one version, sorted."""
-        try:
+        with map_store_errors("schema store: listing subjects"):
             async with self.engine.connect() as conn:
                 rows = await conn.execute(
                     sa.select(schema_subjects.c.subject).distinct()
                     .order_by(schema_subjects.c.subject)
                 )
                 return [r[0] for r in rows]
-        except SQLAlchemyError as exc:
-            raise _db_error(exc) from exc
 
     async def versions(self, subject: str) -> list[SubjectVersion]:
         """Every version of ``subject``, oldest first."""
-        try:
+        with map_store_errors(f"schema store: reading the versions of {subject}"):
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(
                     _subject_query(subject).order_by(schema_subjects.c.version)
                 )).mappings().all()
-        except SQLAlchemyError as exc:
-            raise _db_error(exc) from exc
         return [_version(r) for r in rows]
 
     async def latest(self, subject: str) -> SubjectVersion | None:
         """The newest version of ``subject``, or None when it has none."""
-        try:
+        with map_store_errors(f"schema store: reading the latest {subject}"):
             async with self.engine.connect() as conn:
                 return await self._latest(conn, subject)
-        except SQLAlchemyError as exc:
-            raise _db_error(exc) from exc
 
     async def _latest(self, conn: AsyncConnection, subject: str) -> SubjectVersion | None:
         row = (await conn.execute(
@@ -363,13 +357,6 @@ def _avro_diff(old: Any, new: Any, path: str, out: list[str], on: dict[str, Any]
         out.append(f"~ {path}: type {_avro_label(old)} -> {_avro_label(new)}")
 
 
-def _db_error(exc: SQLAlchemyError) -> StoreError:
-    text = str(exc).lower()
-    hint = ("; the schema tables are missing: run `gati migrate`"
-            if "no such table" in text or "does not exist" in text else "")
-    return StoreError(f"schema store: {type(exc).__name__}: {str(exc).splitlines()[0]}{hint}")
-
-
 def _check_parses(subject: str, text: str) -> None:
     try:
         check_compatibility(text, text, "backward")
@@ -406,16 +393,15 @@ async def store_manifest(engine: AsyncEngine, manifest: AppManifest) -> bool:
         "created_at": datetime.now(UTC),
     }
     key = (manifests.c.app == manifest.app) & (manifests.c.fingerprint == manifest.fingerprint)
-    try:
-        async with engine.begin() as conn:
-            if (await conn.execute(sa.select(manifests.c.app).where(key))).first() is not None:
-                return False
-            await conn.execute(manifests.insert().values(**row))
-            return True
-    except IntegrityError:
-        return False  # another worker stored the same manifest first
-    except SQLAlchemyError as exc:
-        raise _db_error(exc) from exc
+    with map_store_errors(f"schema store: storing the manifest of {manifest.app}"):
+        try:
+            async with engine.begin() as conn:
+                if (await conn.execute(sa.select(manifests.c.app).where(key))).first():
+                    return False
+                await conn.execute(manifests.insert().values(**row))
+                return True
+        except IntegrityError:
+            return False  # another worker stored the same manifest first
 
 
 async def load_manifest(engine: AsyncEngine, app: str,
@@ -425,9 +411,7 @@ async def load_manifest(engine: AsyncEngine, app: str,
     if fingerprint is not None:
         query = query.where(manifests.c.fingerprint == fingerprint)
     query = query.order_by(manifests.c.created_at.desc()).limit(1)
-    try:
+    with map_store_errors(f"schema store: loading the manifest of {app}"):
         async with engine.connect() as conn:
             text = (await conn.execute(query)).scalar_one_or_none()
-    except SQLAlchemyError as exc:
-        raise _db_error(exc) from exc
     return None if text is None else AppManifest.from_json(json.loads(text))

@@ -18,11 +18,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, Stage
 from gati.errors import ConfigError, StoreError
+from gati.store.errors import map_store_errors
 from gati.store.schema import lifecycle_events, requests
 
 _ENVELOPE_COLUMNS = (
@@ -202,7 +202,7 @@ class Store:
                     "error_code": ev.error_code,
                     "completed_at": _ts(ev.at_us),
                 }
-        try:
+        with map_store_errors(f"writing {len(envelopes)} requests and {len(events)} events"):
             async with self.engine.begin() as conn:
                 await self._upsert(conn, list(env_rows.values()), _ENVELOPE_COLUMNS)
                 await self._upsert(conn, list(outcome_rows.values()), _OUTCOME_COLUMNS,
@@ -216,8 +216,6 @@ class Store:
                         index_elements=["request_id", "seq"]
                     )
                     await conn.execute(stmt, [_event_row(ev) for ev in event_rows.values()])
-        except SQLAlchemyError as exc:
-            raise StoreError(f"writing {len(events)} events failed: {exc}") from exc
 
     async def _upsert(
         self, conn: AsyncConnection, rows: list[dict[str, Any]], columns: tuple[str, ...],
@@ -236,12 +234,10 @@ class Store:
         await conn.execute(stmt, rows)
 
     async def get_request(self, request_id: str) -> dict[str, Any] | None:
-        async with self.engine.connect() as conn:
-            row = (
-                (await conn.execute(sa.select(requests).where(requests.c.request_id == request_id)))
-                .mappings()
-                .first()
-            )
+        query = sa.select(requests).where(requests.c.request_id == request_id)
+        with map_store_errors(f"reading request {request_id}"):
+            async with self.engine.connect() as conn:
+                row = (await conn.execute(query)).mappings().first()
         return dict(row) if row else None
 
     async def lifecycle(self, request_id: str) -> list[LifecycleRow]:
@@ -250,8 +246,9 @@ class Store:
             .where(lifecycle_events.c.request_id == request_id)
             .order_by(lifecycle_events.c.seq)
         )
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        with map_store_errors(f"reading the lifecycle of {request_id}"):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).mappings().all()
         return [
             LifecycleRow(
                 r["request_id"],
@@ -267,12 +264,10 @@ class Store:
         ]
 
     async def count_events(self) -> int:
-        async with self.engine.connect() as conn:
-            return int(
-                (
-                    await conn.execute(sa.select(sa.func.count()).select_from(lifecycle_events))
-                ).scalar_one()
-            )
+        query = sa.select(sa.func.count()).select_from(lifecycle_events)
+        with map_store_errors("counting lifecycle events"):
+            async with self.engine.connect() as conn:
+                return int((await conn.execute(query)).scalar_one())
 
     async def timeline(self, request_id: str) -> Timeline | None:
         """Everything recorded about one request, or None when nothing is.
@@ -284,7 +279,7 @@ class Store:
             .where(lifecycle_events.c.request_id == request_id)
             .order_by(lifecycle_events.c.seq)
         )
-        try:
+        with map_store_errors(f"reading request {request_id}"):
             async with self.engine.connect() as conn:
                 row = (
                     await conn.execute(
@@ -292,8 +287,6 @@ class Store:
                     )
                 ).mappings().first()
                 events = (await conn.execute(q)).mappings().all()
-        except SQLAlchemyError as exc:
-            raise StoreError(f"reading request {request_id} failed: {exc}") from exc
         if row is None and not events:
             return None
         return build_timeline(request_id, dict(row) if row else None, [dict(e) for e in events])
@@ -315,7 +308,7 @@ class Store:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         before = before.astimezone(UTC)
         selections = _prunable(before)
-        try:
+        with map_store_errors(f"pruning history before {before.isoformat()}"):
             if dry_run:
                 return await self._count_prunable(before, selections)
             n_requests = n_events = batches = 0
@@ -334,8 +327,6 @@ class Store:
                                 n_requests += await _delete(conn, requests, chunk)
                     if len(ids) < batch_size:
                         break
-        except SQLAlchemyError as exc:
-            raise StoreError(f"pruning history before {before.isoformat()} failed: {exc}") from exc
         return PruneResult(before, n_requests, n_events, batches, dry_run=False)
 
     async def _count_prunable(
@@ -381,21 +372,16 @@ async def _copy_events(conn: AsyncConnection, events: Iterable[LifecycleEvent]) 
     the caller's transaction. The SQL statement first makes sure that transaction has
     begun on the connection before the driver is used directly.
     """
-    import asyncpg  # type: ignore[import-untyped]
-
     await conn.exec_driver_sql(_STAGE_EVENTS)
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
     assert driver is not None
-    try:
-        await driver.copy_records_to_table(
-            "gati_events_in", columns=_EVENT_COLUMNS,
-            records=[(ev.request_id, ev.seq, ev.stage, _ts(ev.at_us), ev.handler_id, ev.status,
-                      ev.error_code, ev.detail, ev.worker_id) for ev in events])
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
-        # The driver's own errors, where SQLAlchemy would have wrapped them: the caller
-        # (the recorder) retries a StoreError and must not crash on this one.
-        raise StoreError(f"copying lifecycle rows failed: {type(exc).__name__}: {exc}") from exc
+    # The driver is used directly, so its errors arrive unwrapped by SQLAlchemy: the
+    # caller's map_store_errors turns them into StoreError, which the recorder retries.
+    await driver.copy_records_to_table(
+        "gati_events_in", columns=_EVENT_COLUMNS,
+        records=[(ev.request_id, ev.seq, ev.stage, _ts(ev.at_us), ev.handler_id, ev.status,
+                  ev.error_code, ev.detail, ev.worker_id) for ev in events])
     await conn.exec_driver_sql(_MERGE_EVENTS)
 
 
@@ -556,13 +542,14 @@ async def open_store(url: str, *, migrate_first: bool = False) -> Store:
     from gati.store.migrate import migrate
 
     engine = create_engine(url)
+    where = make_url(url).render_as_string(hide_password=True)
     try:
-        if migrate_first:
-            await migrate(engine)
-        async with engine.connect() as conn:
-            await conn.execute(sa.text("SELECT 1"))
-    except (SQLAlchemyError, OSError) as exc:
+        with map_store_errors(f"opening the database at {where}"):
+            if migrate_first:
+                await migrate(engine)
+            async with engine.connect() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+    except StoreError:
         await engine.dispose()
-        where = make_url(url).render_as_string(hide_password=True)
-        raise StoreError(f"cannot reach the database at {where}: {exc}") from exc
+        raise
     return Store(engine)

@@ -24,6 +24,7 @@ from gati.core.evolution import assess
 from gati.core.timescape import Family, is_tag
 from gati.errors import GatiError
 from gati.manifest import AppManifest, build_manifest
+from gati.store.errors import map_store_errors
 from gati.store.schema import handler_versions, requests
 
 log = logging.getLogger(__name__)
@@ -139,8 +140,9 @@ class VersionRegistry:
                 )
             },
         )
-        async with self.engine.begin() as conn:
-            await conn.execute(stmt, rows)
+        with map_store_errors(f"registering the versions of {app.name}"):
+            async with self.engine.begin() as conn:
+                await conn.execute(stmt, rows)
         return len(rows)
 
     async def versions(self, handler_id: str | None = None) -> list[VersionRow]:
@@ -149,8 +151,9 @@ class VersionRegistry:
         )
         if handler_id is not None:
             q = q.where(handler_versions.c.handler_id == handler_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).mappings().all()
+        with map_store_errors("reading the version registry"):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).mappings().all()
         return [
             VersionRow(
                 r["handler_id"],
@@ -201,8 +204,9 @@ class VersionRegistry:
         )
         if handler_id is not None:
             q = q.where(requests.c.handler_id == handler_id)
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(q)).all()
+        with map_store_errors("reading version usage"):
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(q)).all()
         out = {}
         for hid, version, h, d, last in rows:
             if isinstance(last, str):  # SQLite hands max() back as text
@@ -262,37 +266,45 @@ class VersionRegistry:
                     f"(last at {use.last_seen:%Y-%m-%d %H:%M:%S}); "
                     "use --force to deactivate anyway"
                 )
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                handler_versions.update()
-                .where(
-                    (handler_versions.c.handler_id == handler_id)
-                    & (handler_versions.c.version == row.version)
+        with map_store_errors(f"setting {handler_id} {row.version} {status}"):
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    handler_versions.update()
+                    .where(
+                        (handler_versions.c.handler_id == handler_id)
+                        & (handler_versions.c.version == row.version)
+                    )
+                    .values(status=status, updated_at=datetime.now(UTC))
                 )
-                .values(status=status, updated_at=datetime.now(UTC))
-            )
         return row
 
     async def _set_tags(self, handler_id: str, version: str, tags: list[str]) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                handler_versions.update()
-                .where(
-                    (handler_versions.c.handler_id == handler_id)
-                    & (handler_versions.c.version == version)
+        with map_store_errors(f"tagging {handler_id} {version}"):
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    handler_versions.update()
+                    .where(
+                        (handler_versions.c.handler_id == handler_id)
+                        & (handler_versions.c.version == version)
+                    )
+                    .values(tags=json.dumps(sorted(set(tags))), updated_at=datetime.now(UTC))
                 )
-                .values(tags=json.dumps(sorted(set(tags))), updated_at=datetime.now(UTC))
-            )
 
 
 class CachedVersionState:
-    """Operator state for the pipeline, refreshed in the background (never per request)."""
+    """Operator state for the pipeline, refreshed in the background (never per request).
+
+    A database outage of any length only freezes that state: the last one read keeps
+    routing, the refresher keeps trying, and it logs the outage's start and end rather
+    than every failed refresh.
+    """
 
     def __init__(self, registry: VersionRegistry, *, refresh_s: float = 2.0) -> None:
         self.registry = registry
         self.refresh_s = refresh_s
         self._inactive: dict[str, set[str]] = {}
         self._tags: dict[str, dict[str, set[str]]] = {}
+        self.failing: str | None = None  # why the last refresh failed, while it fails
 
     def inactive(self, handler_id: str) -> set[str]:
         return self._inactive.get(handler_id, set())
@@ -315,5 +327,12 @@ class CachedVersionState:
             try:
                 await self.refresh()
             except Exception as exc:  # the last known state keeps routing meanwhile
-                log.warning("version registry refresh failed: %r", exc)
+                if self.failing is None:
+                    log.warning("version registry refresh failed (routing on the last "
+                                "known state, retrying every %.0fs): %s", self.refresh_s, exc)
+                self.failing = str(exc)
+            else:
+                if self.failing is not None:
+                    log.warning("version registry refresh works again")
+                self.failing = None
             await asyncio.sleep(self.refresh_s)
