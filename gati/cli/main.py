@@ -224,24 +224,50 @@ def worker(
 @click.option("--batch-size", default=None, type=click.IntRange(1, 100_000))
 @_guard
 def recorder(batch_size: int | None) -> None:
-    """Write requests and lifecycle events from Kafka into the database."""
+    """Write requests and lifecycle events from Kafka into the database.
+
+    With GATI_METRICS_PORT set, ``/_gati/health`` (503 "degraded" while the database
+    or Kafka cannot be used) and ``/metrics`` are served on it.
+    """
+    from gati.errors import ConfigError
     from gati.log.kafka import KafkaLog
+    from gati.observability import PrometheusMetrics
+    from gati.recorder.health import HEALTH_PATH, Health, HealthServer
     from gati.recorder.recorder import Recorder
     from gati.store.store import open_store
 
     settings = _settings(recorder_batch_size=batch_size)
+    metrics = PrometheusMetrics()
+    health = Health(metrics)
+
+    async def serve_health() -> HealthServer | None:
+        if not settings.metrics_port:
+            return None
+        try:
+            return await HealthServer(health, exposition=metrics.exposition).start(
+                settings.metrics_port)
+        except OSError as exc:
+            raise ConfigError(f"GATI_METRICS_PORT ({settings.metrics_port}) cannot be "
+                              f"served: {exc.strerror or exc}") from exc
 
     async def main() -> None:
-        store = await open_store(settings.database_url)
-        event_log = KafkaLog(settings.kafka_bootstrap, client_id="gati-recorder")
-        await event_log.start()
+        server = await serve_health()
         try:
-            await Recorder(settings, event_log, store).run()
+            store = await open_store(settings.database_url)
+            event_log = KafkaLog(settings.kafka_bootstrap, client_id="gati-recorder")
+            await event_log.start()
+            try:
+                await Recorder(settings, event_log, store, health=health).run()
+            finally:
+                await event_log.stop()
+                await store.close()
         finally:
-            await event_log.stop()
-            await store.close()
+            if server is not None:
+                server.close()
 
-    click.echo(f"gati recorder -> {_safe_url(settings.database_url)}", err=True)
+    click.echo(f"gati recorder -> {_safe_url(settings.database_url)}"
+               + (f", health on :{settings.metrics_port}{HEALTH_PATH}"
+                  if settings.metrics_port else ""), err=True)
     _run_until_signal(main)
 
 

@@ -2,8 +2,10 @@
 
 Per batch: fetch, decode, write in one database transaction, and only then commit the
 log offsets. A crash anywhere before the commit replays the batch, which the store's
-idempotent writes absorb. A database outage stops the loop from committing (the events
-wait in the log) and it retries with backoff until the database is back.
+idempotent writes absorb. A database outage of any length stops the loop from committing
+(the events wait in the log) and it retries with backoff until the database is back; the
+store maps every driver error to ``StoreError`` (``gati.store.errors``), the one error
+retried here. Meanwhile ``health`` says "degraded" and why (``gati.recorder.health``).
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
 from gati.codec.seal import Sealer, Sensitive, mask, masker_for, sealer_for
 from gati.config import Settings
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
-from gati.core.ports import Clock, EventLog, LogRecord, SystemClock, TopicSpec
+from gati.core.ports import Clock, EventLog, LogRecord, Subscription, SystemClock, TopicSpec
 from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, StoreError
+from gati.recorder.health import Health
 from gati.store.schemas import body_schema_loader
 from gati.store.store import Store
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# A commit the broker keeps waiting longer than this marks Kafka degraded (it waits on).
+KAFKA_PATIENCE_S = 10.0
 
 
 @dataclass(slots=True)
@@ -50,8 +55,10 @@ class Recorder:
         masker: Masker | None = None,
         sealer: Sealer | None = None,
         bodies: BodyCodecs | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health or Health()
         # Typed bodies are stored as the JSON the client sent (gati.codec.bodies).
         self.bodies = bodies or BodyCodecs(body_schema_loader(store.engine))
         self.log = event_log
@@ -88,6 +95,7 @@ class Recorder:
                                  bulk=True)
         await sub.start()
         self.ready.set()
+        self.health.started()
         try:
             while not self._stopping.is_set():
                 records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=0.5)
@@ -100,7 +108,7 @@ class Recorder:
                         timeout_s=s.recorder_linger_s,
                     )
                 await self._write(records)
-                await sub.commit()
+                await self._commit(sub)
                 self.stats.batches += 1
         finally:
             await sub.stop()
@@ -140,10 +148,41 @@ class Recorder:
         delay = 0.2
         while True:
             try:
-                return await call()
+                result = await call()
             except StoreError as exc:
                 self.stats.store_retries += 1
+                self.health.degrade("database", exc.message)
                 log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            else:
+                self.health.recover("database")
+                return result
+
+    async def _commit(self, sub: Subscription) -> None:
+        """Commit the batch's offsets; while the broker keeps it waiting, say so in health.
+
+        aiokafka's commit waits for the group coordinator rather than failing, so a
+        broker outage shows here as a commit that does not return.
+        """
+        commit = asyncio.ensure_future(self._until_committed(sub))
+        try:
+            while not (await asyncio.wait({commit}, timeout=KAFKA_PATIENCE_S))[0]:
+                self.health.degrade("kafka", "committing offsets has waited for the broker "
+                                    f"for over {KAFKA_PATIENCE_S:.0f} s")
+        finally:
+            commit.cancel()  # only if this task is cancelled meanwhile; else a no-op
+        commit.result()
+        self.health.recover("kafka")
+
+    async def _until_committed(self, sub: Subscription) -> None:
+        delay = 0.2
+        while True:
+            try:
+                return await sub.commit()
+            except BackendUnavailable as exc:
+                self.health.degrade("kafka", exc.message)
+                log.warning("offset commit failed, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
@@ -164,7 +203,9 @@ class Recorder:
         while True:
             try:
                 await self.log.send(self.settings.deadletter_topic, payload, key=rec.key)
+                self.health.recover("kafka")
                 return
             except BackendUnavailable as exc:  # keep the offset uncommitted until it lands
+                self.health.degrade("kafka", exc.message)
                 log.warning("dead-letter write failed, retrying: %s", exc)
                 await asyncio.sleep(0.5)
