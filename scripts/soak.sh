@@ -45,7 +45,8 @@ while (( deadline - SECONDS > 180 )); do
   timeout --signal=INT --kill-after=60 "$left" \
     .venv/bin/pytest tests/faults -q -p no:cacheprovider --basetemp="$out/round$round" \
     >"$out/round$round.log" 2>&1 || rc=$?
-  tail -n 3 "$out/round$round.log" >&2
+  grep -E '^(FAILED|ERROR) |[0-9]+ (passed|failed|error)' "$out/round$round.log" >&2 \
+    || tail -n 3 "$out/round$round.log" >&2
   (( rc == 0 )) || failed=$((failed + 1))
 done
 

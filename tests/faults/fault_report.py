@@ -13,8 +13,9 @@ reads the record with plain SQL and computes one ``Report`` row:
   worker answered the client (a gateway 504 is not compared: its outcome is looked up
   later), or from its own ``responded`` step; or whose lifecycle has not exactly one
   ``responded`` event, or has gaps in ``seq`` (not 0..n-1).
-- **503 ran**: requests the gateway refused with 503 that have an effect row or a 2xx
-  ``responded`` step: the 503 said "not accepted", yet it ran.
+- **503 ran**: requests answered 503 (by the gateway, ``log_unavailable``, or by a
+  worker, e.g. ``journal_unavailable``) that have an effect row or a 2xx ``responded``
+  step: the client was told "unavailable, retry", yet its effects happened.
 - **replay**: identical / replayed, over every request of the database with a status.
 - **stall**: the longest time without a 2xx answer: overall, and per worker (the worker
   is the one that recorded the request's ``responded`` step). The record does not keep a
@@ -89,7 +90,7 @@ class Report:
             ("effects run more than once (id: runs)",
              [f"{k}: {v}" for k, v in self.twice.items()]),
             ("record contradicts the client or itself", self.mismatches),
-            ("answered 503 'not accepted' and ran anyway", self.ran_after_503),
+            ("answered 503 and ran anyway (effects happened)", self.ran_after_503),
             ("replay not identical", self.replay_problems),
             ("processes dead at the end", [f"{n}:\n{t}" for n, t in self.dead.items()]),
         ):
@@ -189,7 +190,7 @@ async def check(system: FaultSystem, seen: list[Seen], scenario: str) -> Report:
         report.twice = {k: v for k, v in effects.items() if v > 1}
         report.mismatches = _mismatches(acked, requests, lifecycle, responded)
         report.ran_after_503 = [
-            s.request_id for s in seen if s.refused and s.request_id and (
+            s.request_id for s in seen if s.status == 503 and s.request_id and (
                 s.request_id in effects
                 or any(st is not None and 200 <= st < 300
                        for st, _ in responded.get(s.request_id, [])))]
