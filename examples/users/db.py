@@ -12,13 +12,19 @@ email}``, the ``*_person`` methods v2's ``{id, first_name, last_name, email}``.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gati.errors import StoreUnavailable
 from gati.store import create_engine
+from gati.store.errors import map_store_errors
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData()
 users = sa.Table(
@@ -60,7 +66,19 @@ class UsersDB:
         # Gati's own engine settings: WAL for SQLite, no TLS to a loopback Postgres
         # (the worker's profile spent a fifth of its time encrypting to 127.0.0.1).
         self.engine = create_engine(self.url)
-        async with self.engine.begin() as conn:
+        delay = 0.5
+        while True:  # a database that is down delays the worker's start, never ends it
+            try:
+                with map_store_errors("creating the example's tables"):
+                    return await self._create_schema(self.engine)
+            except StoreUnavailable as exc:
+                log.warning("%s; retrying in %.1fs", exc.message, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    @staticmethod
+    async def _create_schema(engine: AsyncEngine) -> None:
+        async with engine.begin() as conn:
             if conn.dialect.name == "postgresql":
                 # create_all checks, then creates: workers starting together on an empty
                 # database both create, and the loser fails on pg_type's unique index.

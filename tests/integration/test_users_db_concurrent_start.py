@@ -12,6 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 from conftest import _create_database, _drop_database
+from support import free_port
 
 from examples.users.db import UsersDB
 
@@ -52,3 +53,17 @@ async def test_concurrent_starts_on_an_empty_database_all_succeed(
             assert await db.get_user(user["id"]) == user
         finally:
             await db.close()
+
+
+async def test_a_start_while_the_database_is_unreachable_waits_for_it() -> None:
+    """A refused connection delays the module's start (and so the worker's); it does not
+    end it, so a worker started during an outage joins once the database is back."""
+    db = UsersDB({"database_url": f"postgresql+asyncpg://gati:gati@127.0.0.1:{free_port()}/x"})
+    start = asyncio.ensure_future(db.start())
+    try:
+        done, _ = await asyncio.wait({start}, timeout=2.0)  # several refused attempts
+        assert not done, start.exception()
+    finally:
+        start.cancel()
+        await asyncio.gather(start, return_exceptions=True)
+        await db.close()
