@@ -8,7 +8,9 @@ reads the record with plain SQL and computes one ``Report`` row:
 - **recorded** / **lost**: acknowledged requests (any HTTP answer except the gateway's
   503 ``log_unavailable``/``overloaded``/``starting``) with / without a ``requests`` row
   that has a status. A connection error is never counted lost: its id is unknown.
-- **twice**: request ids with more than one ``fault_effects`` row (the effect ran again).
+- **twice**: request ids with more than one ``fault_effects`` row (the ledger insert ran
+  again), or answered or recorded ``409 email_taken``: every request creates a user with
+  an email of its own, so only an earlier run of the same request can have taken it.
 - **mismatch**: an acknowledged request whose ``requests.status`` differs from what the
   worker answered the client (a gateway 504 is not compared: its outcome is looked up
   later), or from its own ``responded`` step; or whose lifecycle has not exactly one
@@ -53,7 +55,7 @@ class Report:
     seen: list[Seen]
     recorded: int = 0
     lost: list[str] = field(default_factory=list)
-    twice: dict[str, int] = field(default_factory=dict)
+    twice: dict[str, str] = field(default_factory=dict)
     mismatches: list[str] = field(default_factory=list)
     ran_after_503: list[str] = field(default_factory=list)
     replayed: int = 0
@@ -87,7 +89,7 @@ class Report:
         out = []
         for what, items in (
             ("acknowledged but never recorded (lost)", self.lost),
-            ("effects run more than once (id: runs)",
+            ("requests whose effects ran more than once",
              [f"{k}: {v}" for k, v in self.twice.items()]),
             ("record contradicts the client or itself", self.mismatches),
             ("answered 503 and ran anyway (effects happened)", self.ran_after_503),
@@ -187,7 +189,7 @@ async def check(system: FaultSystem, seen: list[Seen], scenario: str) -> Report:
         effects = {r[0]: int(r[1]) for r in await _rows(engine, _EFFECTS)}
         report.recorded = sum(1 for i in ids if requests.get(i, (None,))[0] is not None)
         report.lost = [i for i in ids if requests.get(i, (None,))[0] is None]
-        report.twice = {k: v for k, v in effects.items() if v > 1}
+        report.twice = _twice(seen, requests, effects)
         report.mismatches = _mismatches(acked, requests, lifecycle, responded)
         report.ran_after_503 = [
             s.request_id for s in seen if s.status == 503 and s.request_id and (
@@ -200,6 +202,17 @@ async def check(system: FaultSystem, seen: list[Seen], scenario: str) -> Report:
         await engine.dispose()
     report.dead = system.dead()
     return report
+
+
+def _twice(seen: list[Seen], requests: dict[str, tuple[Any, Any]],
+           effects: dict[str, int]) -> dict[str, str]:
+    out = {k: f"{v} ledger rows" for k, v in effects.items() if v > 1}
+    for s in seen:
+        rid = s.request_id
+        if rid and (s.code == "email_taken" or requests.get(rid, (None, None))[1] == "email_taken"):
+            out.setdefault(rid, f"409 email_taken (client got {s.status}): its user was "
+                                "created by an earlier run")
+    return out
 
 
 def _mismatches(acked: list[Seen], requests: dict[str, tuple[Any, Any]],
