@@ -8,10 +8,14 @@ both create, and Postgres refuses the second one's row type (a unique violation 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator
 
 import pytest
-from conftest import _create_database, _drop_database
+import pytest_asyncio
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import create_async_engine
 from support import free_port
 
 from examples.users.db import UsersDB
@@ -22,13 +26,22 @@ ROUNDS = 5
 WORKERS = 4
 
 
-@pytest.fixture
-def empty_databases(postgres_url: str) -> Iterator[list[str]]:
+@pytest_asyncio.fixture
+async def empty_databases(postgres_url: str) -> AsyncIterator[list[str]]:
     """A new, empty Postgres database per round (the race only exists on an empty one)."""
-    urls = [asyncio.run(_create_database(postgres_url)) for _ in range(ROUNDS)]
-    yield urls
-    for url in urls:
-        asyncio.run(_drop_database(postgres_url, url))
+    names = [f"gati_t_{uuid.uuid4().hex[:12]}" for _ in range(ROUNDS)]
+    admin = create_async_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        base = make_url(postgres_url)
+        yield [base.set(database=n).render_as_string(hide_password=False) for n in names]
+    finally:
+        async with admin.connect() as conn:
+            for name in names:
+                await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        await admin.dispose()
 
 
 async def _start_together(url: str) -> list[BaseException | None]:
