@@ -199,9 +199,12 @@ class KafkaSubscription:
 
     async def fetch(self, *, max_records: int, timeout_s: float) -> list[LogRecord]:
         assert self._consumer is not None, "start() first"
-        batches = await self._consumer.getmany(
-            timeout_ms=int(timeout_s * 1000), max_records=max_records
-        )
+        try:
+            batches = await self._consumer.getmany(
+                timeout_ms=int(timeout_s * 1000), max_records=max_records
+            )
+        except (KafkaError, OSError) as exc:
+            raise BackendUnavailable(f"fetching from {self._topics} failed: {exc!r}") from exc
         out: list[LogRecord] = []
         for tp, records in batches.items():
             out.extend(
@@ -213,7 +216,12 @@ class KafkaSubscription:
     async def commit(self) -> None:
         assert self._consumer is not None, "start() first"
         if self._group is not None:
-            await self._consumer.commit()
+            try:
+                await self._consumer.commit()
+            except (KafkaError, OSError) as exc:
+                # A rebalance or an unreachable coordinator: the records since the last
+                # commit will be delivered again, which the consumers' writes absorb.
+                raise BackendUnavailable(f"committing {self._topics} failed: {exc!r}") from exc
 
     async def stop(self) -> None:
         if self._consumer is not None:

@@ -82,7 +82,7 @@ class Recorder:
     def topics(self) -> list[TopicSpec]:
         s = self.settings
         return [
-            TopicSpec(s.requests_topic, s.requests_partitions),
+            TopicSpec.for_requests(s.requests_topic, s.requests_partitions),
             TopicSpec(s.lifecycle_topic, s.requests_partitions),
             TopicSpec(s.deadletter_topic, 1),
         ]
@@ -98,20 +98,33 @@ class Recorder:
         self.health.started()
         try:
             while not self._stopping.is_set():
-                records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=0.5)
+                records = await self._fetch(sub)
                 if not records:
                     continue
-                if len(records) < s.recorder_batch_size and s.recorder_linger_s > 0:
-                    # Under load, a moment's wait fills the batch: fewer, larger commits.
-                    records += await sub.fetch(
-                        max_records=s.recorder_batch_size - len(records),
-                        timeout_s=s.recorder_linger_s,
-                    )
                 await self._write(records)
                 await self._commit(sub)
                 self.stats.batches += 1
         finally:
             await sub.stop()
+
+    async def _fetch(self, sub: Subscription) -> list[LogRecord]:
+        """The next batch; a broker that fails the fetch is waited out (health says so)."""
+        s = self.settings
+        records: list[LogRecord] = []
+        try:
+            records = await sub.fetch(max_records=s.recorder_batch_size, timeout_s=0.5)
+            if records and len(records) < s.recorder_batch_size and s.recorder_linger_s > 0:
+                # Under load, a moment's wait fills the batch: fewer, larger commits.
+                records += await sub.fetch(max_records=s.recorder_batch_size - len(records),
+                                           timeout_s=s.recorder_linger_s)
+        except BackendUnavailable as exc:
+            # What the first fetch returned has moved the position: it must be written
+            # before anything is committed, so it is kept, never dropped.
+            self.health.degrade("kafka", exc.message)
+            log.warning("fetch failed, retrying: %s", exc)
+            if not records:
+                await asyncio.sleep(1.0)
+        return records
 
     async def _write(self, records: list[LogRecord]) -> None:
         envelopes: list[RequestEnvelope] = []
