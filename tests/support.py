@@ -187,7 +187,12 @@ class KafkaSystem(System):
         system.procs["worker"] = Proc(
             "worker", ["worker", app], env, tmp / "worker.log"
         ).start()
-        system.procs["recorder"] = Proc("recorder", ["recorder"], env, tmp / "recorder.log").start()
+        # Each process serves health and metrics on GATI_METRICS_PORT; on one machine the
+        # recorder needs a port of its own.
+        recorder_env = ({**env, "GATI_METRICS_PORT": str(free_port())}
+                        if "GATI_METRICS_PORT" in env else env)
+        system.procs["recorder"] = Proc(
+            "recorder", ["recorder"], recorder_env, tmp / "recorder.log").start()
         try:
             asyncio.run(system._wait_ready())
         except BaseException:

@@ -198,26 +198,29 @@ def worker(
     """
     from gati.cli.loader import load_app
     from gati.observability import PrometheusMetrics, configure_tracing
+    from gati.observability.health import HEALTH_PATH, Health, HealthServer
     from gati.worker.faust_worker import run_faust_worker
 
     settings = _settings(worker_concurrency=concurrency, worker_id=worker_id,
                          worker_session_timeout_s=session_timeout)
     the_app = load_app(app)
     metrics = PrometheusMetrics()
-    server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
+    health = Health(metrics, role="worker")
+    server = (HealthServer(health, exposition=metrics.exposition)
+              if settings.metrics_port else None)
     tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
     click.echo(
         f"gati worker {settings.effective_worker_id()} for {the_app.name} "
         f"-> kafka {settings.kafka_bootstrap}"
-        + (f", metrics on :{server.port}/metrics" if server is not None else ""),
+        + (f", metrics and {HEALTH_PATH} on :{settings.metrics_port}"
+           if server is not None else ""),
         err=True,
     )
     try:
-        run_faust_worker(the_app, settings, tracer=tracer, metrics=metrics)
+        run_faust_worker(the_app, settings, tracer=tracer, metrics=metrics, health=health,
+                         health_server=server)
     finally:
         tracer.shutdown()
-        if server is not None:
-            server.close()
 
 
 @cli.command()
@@ -232,7 +235,7 @@ def recorder(batch_size: int | None) -> None:
     from gati.errors import ConfigError
     from gati.log.kafka import KafkaLog
     from gati.observability import PrometheusMetrics
-    from gati.recorder.health import HEALTH_PATH, Health, HealthServer
+    from gati.observability.health import HEALTH_PATH, Health, HealthServer
     from gati.recorder.recorder import Recorder
     from gati.store.store import open_store
 

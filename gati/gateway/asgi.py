@@ -35,6 +35,7 @@ from gati.core.observe import Metrics
 from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
 from gati.errors import BackendUnavailable, GatiError
 from gati.gateway.replies import ReplyWaiter
+from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
 
 if TYPE_CHECKING:
     from gati.gateway.bodies import TypedBodies
@@ -47,8 +48,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-HEALTH_PATH = "/_gati/health"
-METRICS_PATH = "/metrics"
 
 # How long the log may take to acknowledge an append: at most MAX_SEND_BUDGET_S (the
 # default ``send_budget_s``), never past the request's deadline, never under
@@ -115,8 +114,8 @@ class Gateway:
         self.replies = ReplyWaiter(event_log, self.reply_topic, self.codec)
         self._manage_log = manage_log
         self._started = False
-        # Why the last append failed, until one succeeds (health says "degraded").
-        self.log_failure: str | None = None
+        # Degraded from a failed append until one succeeds.
+        self.health = Health(metrics, role="gateway")
         self.metrics = metrics
         self._m = _GatewayMetrics(metrics) if metrics is not None else None
 
@@ -143,6 +142,7 @@ class Gateway:
                 log.warning("typed bodies travel as JSON: their schemas could not be "
                             "registered: %s", exc)
         self._started = True
+        self.health.started()
 
     async def stop(self) -> None:
         if not self._started:
@@ -298,17 +298,12 @@ class Gateway:
     async def _health(self, send: Send) -> None:
         """200 ``ok``; 503 ``starting``, or ``degraded`` while the log refuses appends
         (the last one failed): a load balancer sends clients to another gateway."""
-        status = "ok"
-        if not (self._started and self.replies.running):
-            status = "starting"
-        elif self.log_failure is not None:
-            status = "degraded"
-        body: dict[str, Any] = {"status": status, "gateway_id": self.gateway_id,
-                                "in_flight": self.replies.in_flight}
-        if status == "degraded":
-            body["reason"] = self.log_failure
-        await _respond(send, 200 if status == "ok" else 503,
-                       [(b"content-type", b"application/json")], json.dumps(body).encode())
+        code, body = self.health.report(gateway_id=self.gateway_id,
+                                        in_flight=self.replies.in_flight)
+        if code == 200 and not self.replies.running:
+            code, body["status"] = 503, "starting"
+        await _respond(send, code, [(b"content-type", b"application/json")],
+                       json.dumps(body).encode())
 
     async def _append(self, send: Send, env: RequestEnvelope) -> bool:
         """Append the envelope and wait for the log's acknowledgement, or answer 503.
@@ -327,12 +322,12 @@ class Gateway:
                 wait_s,
             )
         except (BackendUnavailable, TimeoutError) as exc:
-            self.log_failure = f"the log did not accept a request: {exc!r}"[:300]
+            self.health.degrade("kafka", f"the log did not accept a request: {exc!r}"[:300])
             log.warning("request %s not accepted by the log: %r", env.request_id, exc)
             await self._error(send, env.request_id.encode(), 503, "log_unavailable",
                               _not_accepted(env.accept_by_us), retry_after=True)
             return False
-        self.log_failure = None
+        self.health.recover("kafka")
         return True
 
     async def _await_reply(

@@ -5,7 +5,7 @@ log offsets. A crash anywhere before the commit replays the batch, which the sto
 idempotent writes absorb. A database outage of any length stops the loop from committing
 (the events wait in the log) and it retries with backoff until the database is back; the
 store maps every driver error to ``StoreError`` (``gati.store.errors``), the one error
-retried here. Meanwhile ``health`` says "degraded" and why (``gati.recorder.health``).
+retried here. Meanwhile ``health`` says "degraded" and why (``gati.observability.health``).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.core.ports import Clock, EventLog, LogRecord, Subscription, SystemClock, TopicSpec
 from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, StoreError
-from gati.recorder.health import Health
+from gati.observability.health import Health
 from gati.store.schemas import body_schema_loader
 from gati.store.store import Store
 

@@ -30,6 +30,7 @@ from gati.core.app import App
 from gati.core.observe import Metrics, Tracer
 from gati.core.ports import LogRecord, TopicSpec
 from gati.log.kafka import KafkaLog
+from gati.observability.health import Health, HealthServer
 from gati.store.store import create_engine
 from gati.store.versions import VersionRegistry
 from gati.worker.processor import Processor
@@ -150,10 +151,14 @@ def run_faust_worker(
     loglevel: str = "warn",
     tracer: Tracer | None = None,
     metrics: Metrics | None = None,
+    health: Health | None = None,
+    health_server: HealthServer | None = None,
 ) -> None:
     """Run until SIGINT/SIGTERM. Blocks; owns the event loop like ``faust worker``.
 
-    ``tracer`` and ``metrics`` go to the pipeline (no-ops when not given).
+    ``tracer`` and ``metrics`` go to the pipeline (no-ops when not given); ``health``
+    says "degraded" while the log refuses the worker's outputs or journal reads, and
+    ``health_server`` (started on this loop, on ``GATI_METRICS_PORT``) serves it.
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -162,6 +167,8 @@ def run_faust_worker(
     runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
 
     async def prepare() -> tuple[Processor, SubscriberRunner]:
+        if health_server is not None:
+            await health_server.start(settings.metrics_port)
         await out.start()
         try:
             pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
@@ -175,8 +182,10 @@ def run_faust_worker(
             raise
         sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
                             settings.sensitive_fields)
+        if health is not None:
+            health.started()
         return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer,
-                         bodies=runtime.bodies), subs
+                         bodies=runtime.bodies, health=health), subs
 
     processor, subscribers = loop.run_until_complete(prepare())
     # getattr: the processor gains these hooks independently of this module.
@@ -193,6 +202,8 @@ def run_faust_worker(
                 await runtime.close()
             finally:
                 await out.stop()
+                if health_server is not None:
+                    health_server.close()
 
     worker = _Worker(fapp, loop=loop, loglevel=loglevel, quiet=True, after_stop=close)
     # aiokafka built debug records that were then thrown away: 8% of the worker's CPU.

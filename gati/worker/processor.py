@@ -36,6 +36,7 @@ from gati.core.pipeline import Delivery, EffectsFactory, Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
 from gati.errors import BackendUnavailable, CodecError, RequestError, StoreError
+from gati.observability.health import Health
 from gati.replay.ledger import Divergence, ReplayEffects
 from gati.worker.journal import EffectJournal, PriorRun
 
@@ -53,8 +54,10 @@ class Processor:
         codec: EnvelopeCodec | None = None,
         sealer: Sealer | None = None,
         bodies: BodyCodecs | None = None,
+        health: Health | None = None,
     ) -> None:
         self.settings = settings
+        self.health = health
         self.bodies = bodies or BodyCodecs()
         self.sealer = sealer
         self.pipeline = pipeline
@@ -139,8 +142,13 @@ class Processor:
         delay = 0.2
         while True:  # the offset must not move on before we know: wait for the log
             try:
-                return await self.journal.prior(rec, request_id)
+                found = await self.journal.prior(rec, request_id)
+                if delay > 0.2 and self.health is not None:
+                    self.health.recover("kafka")
+                return found
             except BackendUnavailable as exc:
+                if self.health is not None:
+                    self.health.degrade("kafka", exc.message)
                 log.warning("journal of partition %d unreadable, retrying in %.1fs: %s",
                             rec.partition, delay, exc)
                 await asyncio.sleep(delay)
@@ -203,8 +211,12 @@ class Processor:
         while True:
             try:
                 await self.out.send_batch(messages)
+                if delay > 0.2 and self.health is not None:
+                    self.health.recover("kafka")
                 return
             except BackendUnavailable as exc:
+                if self.health is not None:
+                    self.health.degrade("kafka", exc.message)
                 log.warning("outputs not acknowledged, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)

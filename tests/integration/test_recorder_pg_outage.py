@@ -25,8 +25,8 @@ from gati.codec import EnvelopeCodec
 from gati.config import Settings
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.log.kafka import KafkaLog
+from gati.observability.health import Health, HealthServer
 from gati.recorder import Recorder
-from gati.recorder.health import Health, HealthServer
 from gati.store import Store, open_store
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka, pytest.mark.timeout(180)]

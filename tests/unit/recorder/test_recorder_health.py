@@ -16,8 +16,8 @@ from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.errors import StoreUnavailable
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics
+from gati.observability.health import Health, HealthServer
 from gati.recorder import Recorder
-from gati.recorder.health import Health, HealthServer
 from gati.store import Store
 
 SETTINGS = Settings(topic_prefix="health", requests_partitions=1, recorder_batch_size=10)

@@ -1,11 +1,11 @@
-"""Whether the recorder is healthy, degraded (a dependency is failing) or starting.
+"""Whether a process is healthy, degraded (a dependency is failing) or starting.
 
-A recorder that waits out a database or broker outage is alive but not recording; an
-operator (or an orchestrator's probe) must be able to tell that from "all is well"
-without reading logs. ``Health`` holds the failing dependencies with their reason and
-mirrors them in the ``gati_recorder_degraded{dependency}`` gauge; ``HealthServer``
-answers ``GET /_gati/health`` (the gateway's path and body shape) and ``GET /metrics``
-on ``GATI_METRICS_PORT``::
+A gateway, worker or recorder that waits out a database or broker outage is alive but
+not doing its work; an operator (or an orchestrator's probe) must be able to tell that
+from "all is well" without reading logs. ``Health`` holds the failing dependencies with
+their reason and mirrors them in the ``gati_<role>_degraded{dependency}`` gauge; the
+gateway answers ``GET /_gati/health`` from it, and ``HealthServer`` serves the same
+path and ``GET /metrics`` for the worker and recorder on ``GATI_METRICS_PORT``::
 
     200 {"status": "ok", "degraded": {}}
     503 {"status": "degraded", "degraded": {"database": "writing ...: the database is
@@ -36,14 +36,14 @@ Exposition = Callable[[str], tuple[bytes, str]]  # Accept header -> (body, conte
 class Health:
     """The failing dependencies of one process, each with why; see the module docstring."""
 
-    def __init__(self, metrics: Metrics | None = None) -> None:
+    def __init__(self, metrics: Metrics | None = None, *, role: str = "recorder") -> None:
         self._degraded: dict[str, str] = {}
         self._started = False
         self._gauge: Gauge | None = None
         if metrics is not None:
             self._gauge = metrics.gauge(
-                "gati_recorder_degraded",
-                "1 while the recorder cannot use this dependency (it waits and retries)",
+                f"gati_{role}_degraded",
+                f"1 while the {role} cannot use this dependency (it waits and retries)",
                 ("dependency",),
             )
             for dependency in DEPENDENCIES:
@@ -74,11 +74,11 @@ class Health:
             return "degraded"
         return "ok" if self._started else "starting"
 
-    def report(self) -> tuple[int, dict[str, object]]:
-        """(HTTP status, body) of the health endpoint."""
+    def report(self, **extra: object) -> tuple[int, dict[str, object]]:
+        """(HTTP status, body) of the health endpoint; ``extra`` joins the body."""
         status = self.status
         return (200 if status == "ok" else 503), {"status": status,
-                                                  "degraded": dict(self._degraded)}
+                                                  "degraded": dict(self._degraded), **extra}
 
     @staticmethod
     def _check(dependency: str) -> None:
