@@ -46,6 +46,14 @@ class JournalUnavailable(GatiError):
     status = 503
 
 
+class EffectOutcomeUnknown(GatiError):
+    """A resumed request reached a call its dead worker had started: it may have
+    happened, so it is not made again; the request fails closed, and says so."""
+
+    code = "effect_outcome_unknown"
+    status = 500
+
+
 class JournalSink(Protocol):
     """Where a worker makes a request's steps durable while the request still runs.
 
@@ -128,7 +136,10 @@ class LiveEffects:
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
         invoke: Callable[[], Any], policy: CallPolicy,
     ) -> Any:
+        journaled = self.journal is not None and policy.journal
         started = time.perf_counter()
+        if journaled:
+            await self._intend(module, method, args, kwargs, started)
         attempt = 0
         while True:
             attempt += 1
@@ -139,19 +150,45 @@ class LiveEffects:
                     await asyncio.sleep(policy.backoff_s * attempt)
                     continue
                 self._record_call(module, method, args, kwargs, started, attempt, error=exc)
-                await self._journal(policy)
+                await self._settle(journaled)
                 raise
             except Exception as exc:
                 self._record_call(module, method, args, kwargs, started, attempt, error=exc)
-                await self._journal(policy)
+                await self._settle(journaled)
                 raise
             self._record_call(module, method, args, kwargs, started, attempt, result=result)
-            await self._journal(policy)
+            await self._settle(journaled)
             return result
 
-    async def _journal(self, policy: CallPolicy) -> None:
-        if self.journal is not None and policy.journal:
+    async def _intend(self, module: str, method: str, args: tuple[Any, ...],
+                      kwargs: dict[str, Any], started: float) -> None:
+        """Journal the call before making it: at most once, even if the worker dies in it.
+
+        A journal that cannot be written fails the call before it is made, recorded as
+        the call's error, so the request's 503 means the effect did not happen and its
+        replay answers the same.
+        """
+        assert self.journal is not None
+        self.scope.record(Stage.CALLING, detail={
+            "module": module, "method": method, "args": to_jsonable(list(args)),
+            "kwargs": to_jsonable(kwargs)})
+        try:
             await self.journal.write(self.scope)
+        except JournalUnavailable as exc:
+            self._record_call(module, method, args, kwargs, started, 0, error=exc)
+            raise
+
+    async def _settle(self, journaled: bool) -> None:
+        """Journal the call's result, so a resumption can serve it instead of failing it
+        as of unknown outcome. Not fatal: it also rides with the request's outputs."""
+        if not journaled:
+            return
+        assert self.journal is not None
+        try:
+            await self.journal.write(self.scope)
+        except JournalUnavailable as exc:
+            self.scope.record(Stage.LOG, detail={"level": "warning", "code": exc.code,
+                                                 "message": exc.message})
 
     def _record_call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -37,6 +37,9 @@ class Stage(StrEnum):
     REDELIVERED = "redelivered"
     RESUMED = "resumed"
     REFUSED = "refused"
+    # A journaled module call about to be made, durable before it is: a request resumed
+    # after its worker died knows the call may have happened and never makes it again.
+    CALLING = "calling"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,8 @@ from gati.replay.record import RecordedRequest, Step
 
 # Stages whose presence depends on configuration or timing, not on the handler's logic.
 # Redelivery notes say how the log delivered a request, not what the handler did.
-_IGNORED = {"snapshot", "log", "redelivered"}
+# A ``calling`` step is the journal's mark before a live call; replay makes none.
+_IGNORED = {"snapshot", "log", "redelivered", "calling"}
 
 
 def signature(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gati.core.context import SecretNotFound
-from gati.core.effects import CallPolicy, Effects
+from gati.core.effects import CallPolicy, EffectOutcomeUnknown, Effects
 from gati.core.envelopes import Stage
 from gati.core.redact import MASK, Secret
 from gati.core.scope import RequestScope, to_jsonable
@@ -84,6 +84,7 @@ class ReplayEffects:
         *,
         live: Effects | None = None,
         then: Effects | None = None,
+        pending: Step | None = None,
         on_divergence: Callable[[Divergence], None],
     ) -> None:
         self.scope = scope
@@ -91,6 +92,8 @@ class ReplayEffects:
         self._cursor = 0
         self._live = live
         self._then = then
+        # A call the dead worker had started (a resumption): never made again.
+        self._pending = pending
         self._mark = "replayed" if then is None else "from_journal"
         self._diverged = on_divergence
 
@@ -181,6 +184,8 @@ class ReplayEffects:
         policy: CallPolicy,
     ) -> Any:
         if self._then is not None and self._exhausted:
+            if self._pending is not None:
+                return self._unknown(module, method, args, kwargs)
             return await self._then.call(module, method, args, kwargs, invoke, policy)
         jargs, jkwargs = to_jsonable(list(args)), to_jsonable(kwargs)
         if self.scope.redactor.active:
@@ -217,6 +222,32 @@ class ReplayEffects:
         if "error" in d:
             raise rebuild_error(d["error"])
         return d.get("result")
+
+
+    def _unknown(self, module: str, method: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> Any:
+        """The resumed handler reached the call its dead worker was in: fail it closed,
+        recorded as that call's error so the request replays the same."""
+        pending, self._pending = self._pending, None
+        assert pending is not None
+        wanted = describe_call(module, method, to_jsonable(list(args)), to_jsonable(kwargs))
+        d = pending.detail
+        started = describe_call(d.get("module", "?"), d.get("method", "?"), d.get("args"),
+                                d.get("kwargs"))
+        if started != wanted:
+            self._fail(Divergence(pending.seq, "effect",
+                                  f"step {pending.seq}: the journal holds a call to {started} "
+                                  f"in progress, resumption called {wanted}", started, wanted))
+        exc = EffectOutcomeUnknown(
+            f"{module}.{method} was in progress when the worker running this request died "
+            f"(step {pending.seq}); it may have happened, so it is not made again")
+        cls = type(exc)
+        self.scope.record(Stage.EFFECT, error_code="module_error", detail={
+            "kind": "module", "module": module, "method": method,
+            "args": to_jsonable(list(args)), "kwargs": to_jsonable(kwargs), "attempts": 0,
+            "error": {"type": cls.__name__, "message": str(exc),
+                      "class": f"{cls.__module__}.{cls.__qualname__}"}})
+        raise exc
 
 
 def rebuild_error(error: dict[str, Any]) -> Exception:

@@ -164,12 +164,16 @@ def run_faust_worker(
     asyncio.set_event_loop(loop)
     out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id(),
                    linger_ms=2)
+    # Journal writes hold a handler until acknowledged: no linger for them.
+    journal_out = KafkaLog(settings.kafka_bootstrap,
+                           client_id=f"{settings.effective_worker_id()}-journal")
     runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
 
     async def prepare() -> tuple[Processor, SubscriberRunner]:
         if health_server is not None:
             await health_server.start(settings.metrics_port)
         await out.start()
+        await journal_out.start()
         try:
             pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
             assert runtime.services is not None
@@ -179,13 +183,14 @@ def run_faust_worker(
             )
         except BaseException:
             await out.stop()
+            await journal_out.stop()
             raise
         sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
                             settings.sensitive_fields)
         if health is not None:
             health.started()
         return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer,
-                         bodies=runtime.bodies, health=health), subs
+                         bodies=runtime.bodies, health=health, journal_log=journal_out), subs
 
     processor, subscribers = loop.run_until_complete(prepare())
     # getattr: the processor gains these hooks independently of this module.
@@ -202,6 +207,7 @@ def run_faust_worker(
                 await runtime.close()
             finally:
                 await out.stop()
+                await journal_out.stop()
                 if health_server is not None:
                     health_server.close()
 

@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 # from workers' clocks, request timestamps from the broker's (or a gateway's).
 LOOKBACK_MS = 10_000
 _RESPONDED, _RESUMED, _EFFECT = Stage.RESPONDED.value, Stage.RESUMED.value, Stage.EFFECT.value
+_CALLING = Stage.CALLING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +68,29 @@ class PriorRun:
     @property
     def effects(self) -> list[Step]:
         """The effects of the latest attempt (the steps after its ``resumed`` step)."""
+        return [_step(e) for e in self._latest() if e.stage == _EFFECT]
+
+    @property
+    def pending(self) -> Step | None:
+        """A call the latest attempt journaled as about to be made, with no outcome: its
+        worker died in it, so it may or may not have happened."""
+        latest = self._latest()
+        calling = next((e for e in reversed(latest) if e.stage == _CALLING), None)
+        if calling is None or any(e.stage == _EFFECT and e.seq > calling.seq for e in latest):
+            return None
+        return _step(calling)
+
+    def _latest(self) -> list[LifecycleEvent]:
         start = max((e.seq for e in self.events if e.stage == _RESUMED), default=-1)
-        return [
-            Step(e.seq, e.stage, e.status, e.error_code, e.handler_id, _detail(e.detail))
-            for e in self.events if e.stage == _EFFECT and e.seq > start
-        ]
+        return [e for e in self.events if e.seq > start]
 
     @property
     def workers(self) -> list[str]:
         return sorted({e.worker_id for e in self.events if e.worker_id})
+
+
+def _step(e: LifecycleEvent) -> Step:
+    return Step(e.seq, e.stage, e.status, e.error_code, e.handler_id, _detail(e.detail))
 
 
 def _detail(text: str | None) -> dict[str, object]:

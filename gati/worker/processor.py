@@ -55,7 +55,10 @@ class Processor:
         sealer: Sealer | None = None,
         bodies: BodyCodecs | None = None,
         health: Health | None = None,
+        journal_log: EventLog | None = None,
     ) -> None:
+        """``journal_log``: where journal writes go, when not ``out`` (the Kafka worker
+        gives them a producer that does not linger: each one is waited for)."""
         self.settings = settings
         self.health = health
         self.bodies = bodies or BodyCodecs()
@@ -64,7 +67,7 @@ class Processor:
         self.out = out
         self.clock = clock
         self.codec = codec or EnvelopeCodec()
-        self.journal = (EffectJournal(out, settings.lifecycle_topic, self.codec)
+        self.journal = (EffectJournal(journal_log or out, settings.lifecycle_topic, self.codec)
                         if settings.journal == "on" else None)
         self.processed = 0
         self.redelivered = 0
@@ -163,7 +166,7 @@ class Processor:
             return Delivery(appended_at_us=appended,
                             effects=lambda scope: LiveEffects(scope, journal=journal))
         self.resumed += 1
-        steps = prior.effects
+        steps, pending = prior.effects, prior.pending
         rid = prior.events[0].request_id
 
         def effects(scope: Any) -> ReplayEffects:
@@ -171,9 +174,10 @@ class Processor:
                 log.error("request %s left its journal on resumption: %s", rid, d.message)
 
             return ReplayEffects(scope, steps, then=LiveEffects(scope, journal=journal),
-                                 on_divergence=diverged)
+                                 pending=pending, on_divergence=diverged)
 
         resumed = {"after_seq": prior.last_seq, "journaled_effects": len(steps),
+                   "in_progress": None if pending is None else pending.detail,
                    "workers": prior.workers, "partition": rec.partition,
                    "offset": rec.offset}
         factory: EffectsFactory = effects

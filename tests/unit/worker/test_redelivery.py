@@ -26,13 +26,16 @@ CODEC = EnvelopeCodec()
 SETTINGS = Settings(topic_prefix="t", worker_id="w1", requests_partitions=1)
 CALLS: list[str] = []
 HOLD = asyncio.Event()  # set: handlers pass; clear: they wait (their worker "dies" there)
+IN_CALL = asyncio.Event()  # clear: the ledger's call waits inside the module
 
 
 @pytest.fixture(autouse=True)
 def _fresh_hold() -> None:
     """An Event belongs to the loop it first waited on; each test has its own loop."""
-    global HOLD
+    global HOLD, IN_CALL
     HOLD = asyncio.Event()
+    IN_CALL = asyncio.Event()
+    IN_CALL.set()
 
 
 class Ledger:
@@ -43,6 +46,7 @@ class Ledger:
 
     async def append(self, request_id: str) -> int:
         CALLS.append(request_id)
+        await IN_CALL.wait()
         return len(CALLS)
 
 
@@ -128,7 +132,8 @@ async def test_a_request_whose_worker_died_mid_way_resumes_without_repeating_eff
     first, r1 = await _worker(log, "w1")
     dying = asyncio.create_task(first.handle(_record("r-mid")))
     assert first.journal is not None
-    await _until(lambda: first.journal is not None and first.journal.writes == 1)
+    # Two writes: the call's intent before it, its result after it.
+    await _until(lambda: first.journal is not None and first.journal.writes == 2)
     dying.cancel()  # the worker dies after its first effect was journaled
     await asyncio.gather(dying, return_exceptions=True)
     assert CALLS == ["r-mid"] and _replies(log) == []
@@ -198,4 +203,54 @@ async def test_a_delivery_of_a_request_the_worker_still_runs_waits_for_that_run(
     assert first.status == second.status == 201 and first.body == second.body
     stages = [e.stage for e in _steps(log, "r-twice")]
     assert stages.count("responded") == 1 and stages[-1] == "redelivered"
+    await runtime.close()
+
+
+async def test_a_call_in_progress_when_the_worker_died_is_never_made_again() -> None:
+    CALLS.clear()
+    HOLD.set()
+    IN_CALL.clear()
+    log = MemoryLog(auto_create_partitions=1)
+    first, r1 = await _worker(log, "w1")
+    dying = asyncio.create_task(first.handle(_record("r-in-call")))
+    await _until(lambda: len(CALLS) == 1)  # inside the module: the row may be written
+    dying.cancel()
+    await asyncio.gather(dying, return_exceptions=True)
+
+    IN_CALL.set()
+    second, r2 = await _worker(log, "w2")
+    await second.handle(_record("r-in-call"))
+    assert CALLS == ["r-in-call"], "a call of unknown outcome was made again"
+    (reply,) = _replies(log)
+    assert reply.status == 500
+    assert json.loads(reply.body)["error"]["code"] == "effect_outcome_unknown"
+    stages = [e.stage for e in _steps(log, "r-in-call")]
+    assert stages.count("resumed") == 1 and stages.count("responded") == 1
+    await r1.close()
+    await r2.close()
+
+
+async def test_a_journal_that_cannot_be_written_fails_the_call_before_it_is_made() -> None:
+    CALLS.clear()
+    HOLD.set()
+    log = MemoryLog(auto_create_partitions=1)
+    worker, runtime = await _worker(log, "w1")
+    assert worker.journal is not None
+
+    class Down:
+        """The log as a paused broker leaves it: readable from before, no new appends."""
+
+        read_since = log.read_since
+
+        async def send(self, *args: Any, **kwargs: Any) -> None:
+            from gati.errors import BackendUnavailable
+
+            raise BackendUnavailable("broker paused")
+
+    worker.journal.log = Down()  # type: ignore[assignment]
+    await worker.handle(_record("r-down"))
+    assert CALLS == [], "the effect ran although its journal could not be written"
+    (reply,) = _replies(log)
+    assert reply.status == 503
+    assert json.loads(reply.body)["error"]["code"] == "journal_unavailable"
     await runtime.close()
