@@ -336,6 +336,7 @@ class Replayer:
             client=env.client,
             version_pref=pref,
             rejection=rejection,
+            accept_by_us=env.accept_by_us,  # with the recorded append time: refused again
         )
 
     def _failed(self, record: RecordedRequest, started: float, error: str) -> ReplayResult:

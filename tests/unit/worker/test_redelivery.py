@@ -254,3 +254,51 @@ async def test_a_journal_that_cannot_be_written_fails_the_call_before_it_is_made
     assert reply.status == 503
     assert json.loads(reply.body)["error"]["code"] == "journal_unavailable"
     await runtime.close()
+
+
+async def test_every_way_a_delivery_ends_replays_identically(tmp_path: Any) -> None:
+    """Resumed, answered again, refused, failed closed: the record replays as it ran."""
+    from gati.replay import Replayer
+    from gati.store import open_store
+
+    CALLS.clear()
+    HOLD.set()
+    log = MemoryLog(auto_create_partitions=1)
+    first, r1 = await _worker(log, "w1")
+    second, r2 = await _worker(log, "w2")
+    now_ms = SystemClock().now_us() // 1000
+    records = [_record("x-done"), _record("x-late", accept_by_us=(now_ms - 5000) * 1000,
+                                          appended_ms=now_ms)]
+    await first.handle(records[0])
+    await second.handle(records[0])  # answered again from the record
+    await first.handle(records[1])  # refused
+    IN_CALL.clear()
+    records.append(_record("x-in-call"))
+    dying = asyncio.create_task(first.handle(records[-1]))
+    await _until(lambda: "x-in-call" in CALLS)
+    dying.cancel()
+    await asyncio.gather(dying, return_exceptions=True)
+    IN_CALL.set()
+    second.partitions_assigned({0})  # the partition moves to the second worker again
+    await second.handle(records[-1])  # fails closed: effect_outcome_unknown
+    assert CALLS.count("x-in-call") == 1
+
+    store = await open_store(f"sqlite+aiosqlite:///{tmp_path}/r.db", migrate_first=True)
+    try:
+        events = [ev for p in log.topics["t.lifecycle"].partitions for r in p
+                  for ev in CODEC.decode_any(r.value)]  # type: ignore[union-attr]
+        envelopes = [CODEC.decode_request(r.value) for r in records]
+        await store.record(envelopes, events)  # type: ignore[arg-type]
+        batch = await Replayer(app=app, engine=store.engine).replay_many(
+            [e.request_id for e in envelopes])
+        assert batch.total == 3
+        problems = [(r.request_id, r.divergence, r.error)
+                    for r in (*batch.diverged, *batch.failed)]
+        assert not problems
+        statuses = {e.request_id: (await store.get_request(e.request_id) or {})["status"]
+                    for e in envelopes}
+        assert statuses == {"x-done": 201, "x-late": 503, "x-in-call": 500}
+    finally:
+        await store.close()
+        await r1.close()
+        await r2.close()
