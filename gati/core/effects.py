@@ -19,6 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gati.core.envelopes import Stage
+from gati.core.record import (
+    CallIntent,
+    ClockRead,
+    Effect,
+    LogLine,
+    ModuleCall,
+    RandomDraw,
+    RecordedError,
+    SecretLookup,
+    UuidDraw,
+)
 from gati.core.redact import Secret
 from gati.core.scope import RequestScope, to_jsonable
 from gati.errors import GatiError
@@ -104,32 +115,33 @@ class LiveEffects:
             self._given = _random.Random()
         return self._given
 
+    def _record(self, effect: Effect, error_code: str | None = None) -> None:
+        self.scope.record(Stage.EFFECT, detail=effect.to_detail(), error_code=error_code)
+
     def clock_us(self) -> int:
         value = self.scope.clock.now_us()
-        self.scope.record(Stage.EFFECT, detail={"kind": "clock", "value": value})
+        self._record(ClockRead(value))
         return value
 
     def random(self) -> float:
         value = self._rng.random()
-        self.scope.record(Stage.EFFECT, detail={"kind": "random", "value": value})
+        self._record(RandomDraw(value))
         return value
 
     def uuid(self) -> str:
         value = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
-        self.scope.record(Stage.EFFECT, detail={"kind": "uuid", "value": value})
+        self._record(UuidDraw(value))
         return value
 
     def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
         try:
             found = lookup()
         except GatiError:
-            self.scope.record(Stage.EFFECT, detail={"kind": "secret", "name": name,
-                                                    "found": False})
+            self._record(SecretLookup(name, found=False))
             raise
         # The value's token, never the value: replay hands the handler this token.
-        token = self.scope.redactor.masker.mask(found.reveal())
-        self.scope.record(Stage.EFFECT, detail={"kind": "secret", "name": name, "found": True,
-                                                "mask": token})
+        self._record(SecretLookup(name, found=True,
+                                  mask=self.scope.redactor.masker.mask(found.reveal())))
         return found
 
     async def call(
@@ -169,9 +181,9 @@ class LiveEffects:
         replay answers the same.
         """
         assert self.journal is not None
-        self.scope.record(Stage.CALLING, detail={
-            "module": module, "method": method, "args": to_jsonable(list(args)),
-            "kwargs": to_jsonable(kwargs)})
+        intent = CallIntent(module, method, tuple(to_jsonable(list(args))),
+                            to_jsonable(kwargs))
+        self.scope.record(Stage.CALLING, detail=intent.to_detail())
         try:
             await self.journal.write(self.scope)
         except JournalUnavailable as exc:
@@ -187,29 +199,20 @@ class LiveEffects:
         try:
             await self.journal.write(self.scope)
         except JournalUnavailable as exc:
-            self.scope.record(Stage.LOG, detail={"level": "warning", "code": exc.code,
-                                                 "message": exc.message})
+            line = LogLine("warning", exc.message, {"code": exc.code})
+            self.scope.record(Stage.LOG, detail=line.to_detail())
 
     def _record_call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
         started: float, attempts: int, *, result: Any = None,
         error: BaseException | None = None,
     ) -> None:
-        detail: dict[str, Any] = {
-            "kind": "module", "module": module, "method": method,
-            "args": to_jsonable(list(args)), "kwargs": to_jsonable(kwargs),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 3),
-            "attempts": attempts,
-        }
-        if error is None:
-            detail["result"] = to_jsonable(result)
-        else:
-            cls = type(error)
-            detail["error"] = {"type": cls.__name__, "message": str(error),
-                               "class": f"{cls.__module__}.{cls.__qualname__}"}
-        self.scope.record(Stage.EFFECT, detail=detail,
-                          error_code=None if error is None else "module_error")
-
+        effect = ModuleCall(
+            module, method, tuple(to_jsonable(list(args))), to_jsonable(kwargs),
+            duration_ms=round((time.perf_counter() - started) * 1000, 3), attempts=attempts,
+            result=None if error is not None else to_jsonable(result),
+            error=None if error is None else RecordedError.of(error))
+        self._record(effect, None if error is None else "module_error")
 
 async def _bounded(invoke: Callable[[], Any], timeout_s: float | None, module: str,
                    method: str) -> Any:
