@@ -70,7 +70,8 @@ start() {
       || { cat "$LOGDIR/format.log" >&2; die "formatting $STATE/data failed"; }
   fi
   : > "$LOGDIR/stdout.log"
-  nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
+  # setsid: the broker outlives the process group that (re)started it (a test, a CI step).
+  setsid nohup java -Xms512m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
     -Dlog4j2.configurationFile="$here/kafka/log4j2.properties" -Dkafka.logs.dir="$LOGDIR" \
     -cp "$cp" kafka.Kafka "$STATE/server.properties" >"$LOGDIR/stdout.log" 2>&1 &
   echo $! > "$PIDFILE"
