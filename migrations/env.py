@@ -13,7 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from gati.store.schema import metadata
+from gati.store.tables import metadata
 
 config = context.config
 VERSION_TABLE = config.attributes.get("version_table", "gati_alembic_version")

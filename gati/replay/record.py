@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gati.core.context import Snapshot, TaskState
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import GatiError
-from gati.store.schema import lifecycle_events, requests
+from gati.store.tables import lifecycle_events, requests
 
 
 class ReplayError(GatiError):

@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from gati.errors import StoreError
 from gati.manifest import AppManifest
 from gati.store.errors import map_store_errors
-from gati.store.schema import UTCDateTime
+from gati.store.tables import UTCDateTime
 from gati.types import CompatibilityReport, check_compatibility
 from gati.types.avro_schema import canonical
 

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, Stage
 from gati.errors import ConfigError, StoreError
 from gati.store.errors import map_store_errors
-from gati.store.schema import lifecycle_events, requests
+from gati.store.tables import lifecycle_events, requests
 
 _ENVELOPE_COLUMNS = (
     "received_at",

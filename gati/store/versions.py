@@ -25,7 +25,7 @@ from gati.core.timescape import Family, is_tag
 from gati.errors import GatiError
 from gati.manifest import AppManifest, build_manifest
 from gati.store.errors import map_store_errors
-from gati.store.schema import handler_versions, requests
+from gati.store.tables import handler_versions, requests
 
 log = logging.getLogger(__name__)
 PROTECTED_TAGS = frozenset({"stable"})

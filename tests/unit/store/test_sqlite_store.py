@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.store import Store, migrate
 from gati.store.migrate import current_revision
-from gati.store.schema import metadata
+from gati.store.tables import metadata
 
 MakeEnvelope = Callable[..., RequestEnvelope]
 AT_US = 1_750_000_000_123_456
