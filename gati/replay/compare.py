@@ -5,31 +5,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gati.core.envelopes import LifecycleEvent
+from gati.core.envelopes import LifecycleEvent, Stage
 from gati.core.pipeline import Outcome
+from gati.core.record import effect_from_detail
 from gati.core.scope import to_jsonable
-from gati.replay.ledger import Divergence, describe_effect
+from gati.replay.ledger import Divergence
 from gati.replay.record import RecordedRequest, Step
 
 # Stages whose presence depends on configuration or timing, not on the handler's logic.
 # Redelivery notes say how the log delivered a request, not what the handler did.
 # A ``calling`` step is the journal's mark before a live call; replay makes none.
-_IGNORED = {"snapshot", "log", "redelivered", "calling"}
+_IGNORED = {Stage.SNAPSHOT, Stage.LOG, Stage.REDELIVERED, Stage.CALLING}
+_HOOKS = {Stage.HOOK_START, Stage.HOOK_END, Stage.HOOK_ERROR}
+_OUTCOMES = {Stage.FAILED, Stage.HANDLER_END, Stage.RESPONDED, Stage.TIMEOUT, Stage.REJECTED}
 
 
 def signature(
     stage: str, status: int | None, error_code: str | None, detail: dict[str, Any]
 ) -> str:
     """What must be equal for two steps to be the same step."""
-    if stage in ("hook_start", "hook_end", "hook_error"):
+    if stage in _HOOKS:
         return f"{stage} {str(detail.get('hook', '?')).rsplit('.', 1)[-1]} ({detail.get('kind')})"
-    if stage == "effect":
-        return f"effect {describe_effect(detail)}"
-    if stage == "transform":
+    if stage == Stage.EFFECT:
+        return f"effect {effect_from_detail(detail).describe()}"
+    if stage == Stage.TRANSFORM:
         return f"transform {detail.get('direction')} {detail.get('from')}->{detail.get('to')}"
-    if stage in ("failed", "handler_end", "responded", "timeout", "rejected"):
+    if stage in _OUTCOMES:
         return f"{stage} {status or ''} {error_code or ''}".rstrip()
-    if stage == "routed":
+    if stage == Stage.ROUTED:
         return f"routed {detail.get('version')}"
     return stage
 
@@ -132,12 +135,12 @@ def unused_effects(steps: list[Step]) -> Divergence | None:
     if not steps:
         return None
     first = steps[0]
+    described = effect_from_detail(first.detail).describe()
     return Divergence(
         first.seq,
         "effect",
-        f"effect at step {first.seq}: recorded "
-        f"{describe_effect(first.detail)}, replay never made it "
+        f"effect at step {first.seq}: recorded {described}, replay never made it "
         f"({len(steps)} recorded effect(s) unused)",
-        describe_effect(first.detail),
+        described,
         None,
     )

@@ -13,15 +13,30 @@ import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn, TypeVar
 
 from gati.core.context import SecretNotFound
 from gati.core.effects import CallPolicy, EffectOutcomeUnknown, Effects
 from gati.core.envelopes import Stage
+from gati.core.record import (
+    FROM_JOURNAL,
+    REPLAYED,
+    CallIntent,
+    ClockRead,
+    Effect,
+    ModuleCall,
+    RandomDraw,
+    RecordedError,
+    SecretLookup,
+    UuidDraw,
+    effect_from_detail,
+)
 from gati.core.redact import MASK, Secret
 from gati.core.scope import RequestScope, to_jsonable
 from gati.errors import ReplayDivergence
 from gati.replay.record import Step
+
+E = TypeVar("E", bound=Effect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,31 +56,6 @@ class ReplayedModuleError(Exception):
     def __init__(self, type_name: str, message: str) -> None:
         super().__init__(message)
         self.type_name = type_name
-
-
-def describe_call(module: str, method: str, args: Any, kwargs: Any) -> str:
-    parts = [
-        json.dumps(a, ensure_ascii=False) if not isinstance(a, str) else repr(a)
-        for a in (args or [])
-    ]
-    parts += [f"{k}={v!r}" for k, v in (kwargs or {}).items()]
-    return f"{module}.{method}({', '.join(parts)})"
-
-
-def describe_effect(detail: dict[str, Any]) -> str:
-    kind = detail.get("kind")
-    if kind == "module":
-        return describe_call(
-            detail.get("module", "?"),
-            detail.get("method", "?"),
-            detail.get("args"),
-            detail.get("kwargs"),
-        )
-    if kind == "secret":
-        return f"secret {detail.get('name')!r}"
-    return {"clock": "a clock read", "random": "a random draw", "uuid": "a uuid"}.get(
-        str(kind), f"a {kind} effect"
-    )
 
 
 class ReplayEffects:
@@ -94,7 +84,7 @@ class ReplayEffects:
         self._then = then
         # A call the dead worker had started (a resumption): never made again.
         self._pending = pending
-        self._mark = "replayed" if then is None else "from_journal"
+        self._mark = REPLAYED if then is None else FROM_JOURNAL
         self._diverged = on_divergence
 
     @property
@@ -105,74 +95,70 @@ class ReplayEffects:
     def unused(self) -> list[Step]:
         return self._recorded[self._cursor :]
 
-    def _next(self, wanted: str) -> Step:
+    def _next(self, wanted: str) -> tuple[Step, Effect]:
         if self._cursor >= len(self._recorded):
             n = len(self._recorded) + 1
-            self._fail(
-                Divergence(
-                    None,
-                    "effect",
-                    f"effect {n}: replay made {wanted}, the record has no more effects",
-                    None,
-                    wanted,
-                )
-            )
+            self._fail(Divergence(
+                None, "effect", f"effect {n}: replay made {wanted}, the record has no more effects",
+                None, wanted))
         step = self._recorded[self._cursor]
         self._cursor += 1
-        return step
+        return step, effect_from_detail(step.detail)
 
-    def _fail(self, divergence: Divergence) -> None:
+    def _fail(self, divergence: Divergence) -> NoReturn:
         self._diverged(divergence)
         raise ReplayDivergence(divergence.message)
 
-    def _value(self, kind: str, wanted: str) -> Any:
-        step = self._next(wanted)
-        if step.detail.get("kind") != kind:
-            self._fail(
-                Divergence(
-                    step.seq,
-                    "effect",
-                    f"effect {self._cursor} (step {step.seq}): recorded "
-                    f"{describe_effect(step.detail)}, replay made {wanted}",
-                    describe_effect(step.detail),
-                    wanted,
-                )
-            )
-        self.scope.record(Stage.EFFECT, detail={**step.detail, self._mark: True})
-        return step.detail.get("value")
+    def _differs(self, step: Step, recorded: Effect, verb: str, wanted: str) -> NoReturn:
+        self._fail(Divergence(
+            step.seq, "effect", f"effect {self._cursor} (step {step.seq}): recorded "
+            f"{recorded.describe()}, replay {verb} {wanted}", recorded.describe(), wanted))
+
+    def _serve(self, recorded: Effect, error_code: str | None = None) -> None:
+        """Record the step that hands the replayed code a recorded effect."""
+        self.scope.record(Stage.EFFECT, detail=recorded.served(self._mark).to_detail(),
+                          error_code=error_code)
+
+    # The replay rule of each kind: what must match the record, and what is served.
+
+    def _value(self, kind: type[E], wanted: str) -> E:
+        """A value read from outside (clock, random, uuid): the same kind, next."""
+        step, recorded = self._next(wanted)
+        if not isinstance(recorded, kind):
+            self._differs(step, recorded, "made", wanted)
+        self._serve(recorded)
+        return recorded
 
     def clock_us(self) -> int:
         if self._then is not None and self._exhausted:
             return self._then.clock_us()
-        return int(self._value("clock", "a clock read"))
+        return self._value(ClockRead, "a clock read").value
 
     def random(self) -> float:
         if self._then is not None and self._exhausted:
             return self._then.random()
-        return float(self._value("random", "a random draw"))
+        return self._value(RandomDraw, "a random draw").value
 
     def uuid(self) -> str:
         if self._then is not None and self._exhausted:
             return self._then.uuid()
-        return str(self._value("uuid", "a uuid"))
+        return self._value(UuidDraw, "a uuid").value
 
     def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        """The same name, next. The value was never recorded: a replay sees the token it
+        was recorded as; a resumption looks it up again."""
         if self._then is not None and self._exhausted:
             return self._then.secret(name, lookup)
         wanted = f"secret {name!r}"
-        step = self._next(wanted)
-        if step.detail.get("kind") != "secret" or step.detail.get("name") != name:
-            self._fail(Divergence(step.seq, "effect",
-                                  f"effect {self._cursor} (step {step.seq}): recorded "
-                                  f"{describe_effect(step.detail)}, replay read {wanted}",
-                                  describe_effect(step.detail), wanted))
+        step, recorded = self._next(wanted)
+        if not isinstance(recorded, SecretLookup) or recorded.name != name:
+            self._differs(step, recorded, "read", wanted)
         if self._then is not None:
             return self._then.secret(name, lookup)
-        self.scope.record(Stage.EFFECT, detail={**step.detail, "replayed": True})
-        if not step.detail.get("found"):
+        self._serve(recorded)
+        if not recorded.found:
             raise SecretNotFound(f"secret {name!r} is not defined")
-        # The value was never recorded; replay sees the token it was recorded as.
-        return Secret(name, str(step.detail.get("mask", MASK)))
+        return Secret(name, MASK if recorded.mask is None else recorded.mask)
 
     async def call(
         self,
@@ -183,6 +169,8 @@ class ReplayEffects:
         invoke: Callable[[], Any],
         policy: CallPolicy,
     ) -> Any:
+        """The same module, method and arguments, next: its result or error is served
+        (or, ``live``, the call is made for real)."""
         if self._then is not None and self._exhausted:
             if self._pending is not None:
                 return self._unknown(module, method, args, kwargs)
@@ -191,38 +179,16 @@ class ReplayEffects:
         if self.scope.redactor.active:
             jargs = json.loads(self.scope.redactor.scrub(json.dumps(jargs)))
             jkwargs = json.loads(self.scope.redactor.scrub(json.dumps(jkwargs)))
-        wanted = describe_call(module, method, jargs, jkwargs)
-        step = self._next(wanted)
-        d = step.detail
-        same = (
-            d.get("kind") == "module"
-            and d.get("module") == module
-            and d.get("method") == method
-            and d.get("args") == jargs
-            and (d.get("kwargs") or {}) == jkwargs
-        )
-        if not same:
-            self._fail(
-                Divergence(
-                    step.seq,
-                    "effect",
-                    f"effect {self._cursor} (step {step.seq}): recorded "
-                    f"{describe_effect(d)}, replay called {wanted}",
-                    describe_effect(d),
-                    wanted,
-                )
-            )
+        made = ModuleCall(module, method, tuple(jargs), jkwargs)
+        step, recorded = self._next(made.describe())
+        if not isinstance(recorded, ModuleCall) or not recorded.same_call(made):
+            self._differs(step, recorded, "called", made.describe())
         if self._live is not None:
             return await self._live.call(module, method, args, kwargs, invoke, policy)
-        self.scope.record(
-            Stage.EFFECT,
-            detail={**d, self._mark: True},
-            error_code=None if "error" not in d else "module_error",
-        )
-        if "error" in d:
-            raise rebuild_error(d["error"])
-        return d.get("result")
-
+        self._serve(recorded, None if recorded.error is None else "module_error")
+        if recorded.error is not None:
+            raise rebuild_error(recorded.error)
+        return recorded.result
 
     def _unknown(self, module: str, method: str, args: tuple[Any, ...],
                  kwargs: dict[str, Any]) -> Any:
@@ -230,30 +196,27 @@ class ReplayEffects:
         recorded as that call's error so the request replays the same."""
         pending, self._pending = self._pending, None
         assert pending is not None
-        wanted = describe_call(module, method, to_jsonable(list(args)), to_jsonable(kwargs))
-        d = pending.detail
-        started = describe_call(d.get("module", "?"), d.get("method", "?"), d.get("args"),
-                                d.get("kwargs"))
-        if started != wanted:
+        made = ModuleCall(module, method, tuple(to_jsonable(list(args))), to_jsonable(kwargs),
+                          attempts=0)
+        started = CallIntent.from_detail(pending.detail).describe()
+        if started != made.describe():
             self._fail(Divergence(pending.seq, "effect",
                                   f"step {pending.seq}: the journal holds a call to {started} "
-                                  f"in progress, resumption called {wanted}", started, wanted))
+                                  f"in progress, resumption called {made.describe()}", started,
+                                  made.describe()))
         exc = EffectOutcomeUnknown(
             f"{module}.{method} was in progress when the worker running this request died "
             f"(step {pending.seq}); it may have happened, so it is not made again")
-        cls = type(exc)
-        self.scope.record(Stage.EFFECT, error_code="module_error", detail={
-            "kind": "module", "module": module, "method": method,
-            "args": to_jsonable(list(args)), "kwargs": to_jsonable(kwargs), "attempts": 0,
-            "error": {"type": cls.__name__, "message": str(exc),
-                      "class": f"{cls.__module__}.{cls.__qualname__}"}})
+        failed = ModuleCall(made.module, made.method, made.args, made.kwargs, attempts=0,
+                            error=RecordedError.of(exc))
+        self.scope.record(Stage.EFFECT, error_code="module_error", detail=failed.to_detail())
         raise exc
 
 
-def rebuild_error(error: dict[str, Any]) -> Exception:
+def rebuild_error(error: RecordedError) -> Exception:
     """The recorded exception, as its own class if importable and constructible."""
-    path = str(error.get("class", ""))
-    message = str(error.get("message", ""))
+    path = error.cls or ""
+    message = error.message
     module_name, _, qualname = path.rpartition(".")
     try:
         obj: Any = importlib.import_module(module_name)
@@ -263,4 +226,4 @@ def rebuild_error(error: dict[str, Any]) -> Exception:
             return obj(message)
     except Exception:  # any failure to rebuild falls back to the generic carrier
         pass
-    return ReplayedModuleError(str(error.get("type", "Exception")), message)
+    return ReplayedModuleError(error.type, message)
