@@ -13,13 +13,27 @@ from typing import Any
 
 import click
 
+from gati.core.envelopes import Stage
+from gati.core.record import (
+    ClockRead,
+    Effect,
+    LogLine,
+    ModuleCall,
+    RandomDraw,
+    SecretLookup,
+    UnknownEffect,
+    UuidDraw,
+    effect_from_detail,
+)
 from gati.store.store import PruneResult, Timeline, TimelineStep
 
 STAGE_WIDTH = 14
 VALUE_WIDTH = 60
 SUMMARY_WIDTH = 160
-_OPENS = {"handler_start", "hook_start"}
-_CLOSES = {"handler_end", "hook_end", "hook_error"}
+_OPENS = {Stage.HANDLER_START, Stage.HOOK_START}
+_CLOSES = {Stage.HANDLER_END, Stage.HOOK_END, Stage.HOOK_ERROR}
+_HOOKS = {Stage.HOOK_START, Stage.HOOK_END, Stage.HOOK_ERROR}
+_FAILED = {Stage.FAILED, Stage.HOOK_ERROR, Stage.TIMEOUT}
 
 
 def compact(value: Any, width: int = VALUE_WIDTH) -> str:
@@ -52,21 +66,38 @@ def _error(error: Any) -> str:
     return str(error)
 
 
-def _call(d: dict[str, Any]) -> str:
-    args = [compact(a, 40) for a in d.get("args") or []]
-    kwargs = d.get("kwargs") or {}
-    if isinstance(kwargs, dict):
-        args += [f"{k}={compact(v, 40)}" for k, v in kwargs.items()]
-    text = f"{d.get('module')}.{d.get('method')}({', '.join(args)})"
-    if "error" in d:
-        text += " ✗ " + _error(d["error"])
+def _call(call: ModuleCall) -> str:
+    args = [compact(a, 40) for a in call.args]
+    args += [f"{k}={compact(v, 40)}" for k, v in call.kwargs.items()]
+    text = f"{call.module}.{call.method}({', '.join(args)})"
+    if call.error is not None:
+        text += " ✗ " + _error(call.error.to_detail())
     else:
-        text += " → " + compact(d.get("result"))
-    if "duration_ms" in d:
-        text += f" · {_ms(d['duration_ms'])}"
-    if isinstance(d.get("attempts"), int) and d["attempts"] > 1:
-        text += f" · {d['attempts']} attempts"
+        text += " → " + compact(call.result)
+    if call.duration_ms is not None:
+        text += f" · {_ms(call.duration_ms)}"
+    if call.attempts > 1:
+        text += f" · {call.attempts} attempts"
     return text
+
+
+def effect_summary(effect: Effect) -> str:
+    """One effect in one line: each kind's rendering, in one table."""
+    match effect:
+        case ModuleCall():
+            return _call(effect)
+        case SecretLookup():
+            return f"secret {effect.name} ({'found' if effect.found else 'not set'})"
+        case ClockRead() | RandomDraw() | UuidDraw():
+            return f"{effect.kind} → {compact(effect.value)}"
+        case UnknownEffect():
+            return f"{effect.detail.get('kind', '?')} → {compact(effect.detail.get('value'))}"
+    return f"{effect.kind} → {compact(effect.to_detail())}"
+
+
+def _log(line: LogLine) -> str:
+    text = f"[{line.level}] {line.message}"
+    return text + "".join(f" {k}={compact(v, 40)}" for k, v in line.fields.items())
 
 
 def _body(d: dict[str, Any]) -> str:
@@ -93,11 +124,11 @@ def _body(d: dict[str, Any]) -> str:
 def _hook(d: dict[str, Any], stage: str) -> str:
     name = d.get("hook", "?")
     attempt = d.get("attempt")
-    if stage == "hook_start":
+    if stage == Stage.HOOK_START:
         where = " ".join(str(d[k]) for k in ("level", "kind") if d.get(k))
         more = f", attempt {attempt}" if isinstance(attempt, int) and attempt > 1 else ""
         return f"{name} ({where}{more})" if where or more else str(name)
-    if stage == "hook_end":
+    if stage == Stage.HOOK_END:
         return f"{name} {_ms(d.get('duration_ms'))}"
     text = f"{name} attempt {attempt} ✗ {_error(d.get('error'))}"
     return text + (" → retrying" if d.get("retry") else "")
@@ -108,10 +139,10 @@ def summary(step: TimelineStep) -> str:
     d = step.detail if isinstance(step.detail, dict) else {}
     outcome = _outcome(step.status, step.error_code)
     stage = step.stage
-    if stage == "received":
+    if stage == Stage.RECEIVED:
         text = f"{d.get('method', '')} {d.get('path', '')}".strip()
         return text + (f" via {d['gateway']}" if d.get("gateway") else "")
-    if stage == "routed":
+    if stage == Stage.ROUTED:
         text = f"{step.handler_id or ''} {d.get('pattern', '')}".strip()
         if d.get("version") is not None:
             text += f" version {d['version']}"
@@ -119,35 +150,29 @@ def summary(step: TimelineStep) -> str:
         if isinstance(params, dict) and params:
             text += " " + " ".join(f"{k}={v}" for k, v in params.items())
         return text
-    if stage in ("hook_start", "hook_end", "hook_error"):
+    if stage in _HOOKS:
         return _hook(d, stage)
-    if stage == "effect":
-        if d.get("kind") == "module":
-            return _call(d)
-        if d.get("kind") == "secret":
-            return f"secret {d.get('name')} ({'found' if d.get('found') else 'not set'})"
-        return f"{d.get('kind', '?')} → {compact(d.get('value'))}"
-    if stage == "log":
-        extra = {k: v for k, v in d.items() if k not in ("level", "message")}
-        text = f"[{d.get('level', '?')}] {d.get('message', '')}"
-        return text + "".join(f" {k}={compact(v, 40)}" for k, v in extra.items())
-    if stage == "snapshot":
+    if stage == Stage.EFFECT:
+        return effect_summary(effect_from_detail(d))
+    if stage == Stage.LOG:
+        return _log(LogLine.from_detail(d))
+    if stage == Stage.SNAPSHOT:
         state = d.get("state")
         keys = ", ".join(sorted(state)) if isinstance(state, dict) and state else "(empty)"
         text = f"{d.get('label', 'snapshot')}: state keys {keys}"
         return text + (f" · hook_index {d['hook_index']}" if "hook_index" in d else "")
-    if stage == "failed":
+    if stage == Stage.FAILED:
         why = _error(d) if "type" in d else str(d.get("message", ""))
         return f"{outcome} {why}".strip()
-    if stage == "compensation":
+    if stage == Stage.COMPENSATION:
         if d.get("ok", True):
             return f"{d.get('name', '?')} ok"
         return f"{d.get('name', '?')} ✗ {_error(d.get('error'))}"
-    if stage == "timeout":
+    if stage == Stage.TIMEOUT:
         return f"{outcome} after {d.get('timeout_s', '?')} s".strip()
-    if stage == "publish":
+    if stage == Stage.PUBLISH:
         return f"{d.get('scope', '')} {d.get('topic', '')}".strip()
-    if stage == "responded":
+    if stage == Stage.RESPONDED:
         body = _body(d)
         return f"{outcome} · {body}" if body else outcome
     if d:
@@ -188,12 +213,12 @@ def _header(tl: Timeline) -> list[str]:
 
 
 def _style_line(step: TimelineStep, text: str) -> str:
-    failed = step.stage in ("failed", "hook_error", "timeout") or (
-        step.stage == "effect" and step.error_code is not None
+    failed = step.stage in _FAILED or (
+        step.stage == Stage.EFFECT and step.error_code is not None
     )
     if failed:
         return click.style(text, fg="red")
-    if step.stage in ("log", "snapshot"):
+    if step.stage in (Stage.LOG, Stage.SNAPSHOT):
         return click.style(text, fg="cyan")
     return text
 

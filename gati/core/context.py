@@ -19,6 +19,7 @@ from gati.core.effects import CallPolicy, Effects, ModuleProxy
 from gati.core.envelopes import Stage
 from gati.core.hooks import Hook, HookKind, HookLevel, HookSet, as_hook
 from gati.core.observe import Metrics, NoMetrics
+from gati.core.record import LogLine
 from gati.core.redact import Redactor, Secret
 from gati.core.scope import Publication, RequestScope
 from gati.errors import GatiError
@@ -64,7 +65,7 @@ class RequestLog:
         self._scope = scope
 
     def _line(self, level: str, message: str, fields: dict[str, Any]) -> None:
-        self._scope.record(Stage.LOG, detail={"level": level, "message": message, **fields})
+        self._scope.record(Stage.LOG, detail=LogLine(level, message, fields).to_detail())
 
     def debug(self, message: str, **fields: Any) -> None:
         self._line("debug", message, fields)

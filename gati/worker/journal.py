@@ -42,8 +42,6 @@ log = logging.getLogger(__name__)
 # How far before a request's append time the journal is read: lifecycle timestamps come
 # from workers' clocks, request timestamps from the broker's (or a gateway's).
 LOOKBACK_MS = 10_000
-_RESPONDED, _RESUMED, _EFFECT = Stage.RESPONDED.value, Stage.RESUMED.value, Stage.EFFECT.value
-_CALLING = Stage.CALLING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,25 +61,25 @@ class PriorRun:
 
     @property
     def responded(self) -> LifecycleEvent | None:
-        return next((e for e in self.events if e.stage == _RESPONDED), None)
+        return next((e for e in self.events if e.stage == Stage.RESPONDED), None)
 
     @property
     def effects(self) -> list[Step]:
         """The effects of the latest attempt (the steps after its ``resumed`` step)."""
-        return [_step(e) for e in self._latest() if e.stage == _EFFECT]
+        return [_step(e) for e in self._latest() if e.stage == Stage.EFFECT]
 
     @property
     def pending(self) -> Step | None:
         """A call the latest attempt journaled as about to be made, with no outcome: its
         worker died in it, so it may or may not have happened."""
         latest = self._latest()
-        calling = next((e for e in reversed(latest) if e.stage == _CALLING), None)
-        if calling is None or any(e.stage == _EFFECT and e.seq > calling.seq for e in latest):
+        calling = next((e for e in reversed(latest) if e.stage == Stage.CALLING), None)
+        if calling is None or any(e.stage == Stage.EFFECT and e.seq > calling.seq for e in latest):
             return None
         return _step(calling)
 
     def _latest(self) -> list[LifecycleEvent]:
-        start = max((e.seq for e in self.events if e.stage == _RESUMED), default=-1)
+        start = max((e.seq for e in self.events if e.stage == Stage.RESUMED), default=-1)
         return [e for e in self.events if e.seq > start]
 
     @property
