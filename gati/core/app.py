@@ -123,6 +123,49 @@ def check_snapshot_policy(policy: str, where: str) -> None:
                    "sampled:<rate between 0 and 1>")
 
 
+def _check_route_options(
+    method: str, where: str, *, version: str | None, tags: tuple[str, ...] | list[str],
+    timeout_s: float | None, snapshots: str | None, invalid_response: str | None,
+) -> int:
+    """Every option of a route that can be checked before its handler is known.
+
+    Returns:
+        The version's Timescape value (0 for an unversioned route).
+
+    Raises:
+        AppError: naming the route and the option.
+    """
+    if invalid_response is not None:
+        _check_invalid_response(invalid_response, where)
+    if snapshots is not None:
+        check_snapshot_policy(snapshots, where)
+    try:
+        tsv = 0 if version is None else parse_tsv(version)
+    except ValueError:
+        raise AppError(f"{where}: version {version!r} is not a date "
+                       "(YYYY-MM-DD) or ISO 8601 date-time") from None
+    for tag in tags:
+        if not is_tag(tag):
+            raise AppError(f"{where}: tag {tag!r} must start with a letter and use "
+                           "letters, digits, '.', '_' or '-'")
+    if method.upper() not in _METHODS:
+        raise AppError(f"unknown HTTP method {method!r} (one of {', '.join(sorted(_METHODS))})")
+    if timeout_s is not None and timeout_s <= 0:
+        raise AppError(f"{where}: timeout_s must be positive, got {timeout_s}")
+    return tsv
+
+
+def _route_hooks(*, before: list[HookArg], after: list[HookArg], catch: list[HookArg],
+                 cleanup: list[HookArg]) -> HookSet:
+    """A route's own hooks, each as a ``Hook`` of its kind at route level."""
+    hooks = HookSet.empty()
+    for kind, items in ((HookKind.BEFORE, before), (HookKind.AFTER, after),
+                        (HookKind.CATCH, catch), (HookKind.CLEANUP, cleanup)):
+        for item in items:
+            hooks.add(as_hook(item, kind, HookLevel.ROUTE))
+    return hooks
+
+
 class App:
     """A Gati application. Build one per process; there is no global instance."""
 
@@ -183,67 +226,22 @@ class App:
         response that breaks the ``response`` contract gets: 500, or sent with a warning.
         """
         upper = method.upper()
-        if invalid_response is not None:
-            _check_invalid_response(invalid_response, f"{upper} {path}")
+        where = f"{upper} {path}"
+        tsv = _check_route_options(method, where, version=version, tags=tags,
+                                   timeout_s=timeout_s, snapshots=snapshots,
+                                   invalid_response=invalid_response)
+        route_hooks = _route_hooks(before=before, after=after, catch=catch, cleanup=cleanup)
         label = version or "initial"
-        if snapshots is not None:
-            check_snapshot_policy(snapshots, f"{upper} {path}")
-        try:
-            tsv = 0 if version is None else parse_tsv(version)
-        except ValueError:
-            raise AppError(f"{upper} {path}: version {version!r} is not a date "
-                           "(YYYY-MM-DD) or ISO 8601 date-time") from None
-        for tag in tags:
-            if not is_tag(tag):
-                raise AppError(f"{upper} {path}: tag {tag!r} must start with a letter and use "
-                               "letters, digits, '.', '_' or '-'")
-        route_hooks = HookSet.empty()
-        for kind, items in ((HookKind.BEFORE, before), (HookKind.AFTER, after),
-                            (HookKind.CATCH, catch), (HookKind.CLEANUP, cleanup)):
-            for item in items:
-                route_hooks.add(as_hook(item, kind, HookLevel.ROUTE))
-        if upper not in _METHODS:
-            raise AppError(f"unknown HTTP method {method!r} (one of {', '.join(sorted(_METHODS))})")
-        if timeout_s is not None and timeout_s <= 0:
-            raise AppError(f"{upper} {path}: timeout_s must be positive, got {timeout_s}")
 
         def register(func: F) -> F:
-            if not callable(func):
-                raise AppError(f"{upper} {path}: handler {func!r} is not callable")
-            _check_signature(func)
-            existing = self.router.find(upper, path)
-            family = existing.target if existing is not None else None
-            hid = handler_id or (family.handler_id if family else
-                                 f"{func.__module__}.{func.__qualname__}")
-            if family is not None and hid != family.handler_id:
-                raise AppError(f"{upper} {path} is handler {family.handler_id!r}; a new version "
-                               f"cannot be named {hid!r}")
-            if family is None and hid in self.families:
-                raise AppError(f"handler id {hid!r} is registered twice")
-            # Contracts compile at registration: a bad type fails at import, and each
-            # request pays only for the generated validator.
-            # Named as ``gati schemas`` names them, so a typed body's wire schema is the
-            # very schema that command registers (one id for both).
-            short = hid.rsplit(".", 1)[-1]
-            req_contract = None if request is None else contract(
-                request, app=self.name, handler=short, name=root_name(short, "request"))
-            res_contract = None if response is None else contract(
-                response, app=self.name, handler=short, name=root_name(short, "response"))
+            family, hid = self._family_for(upper, path, func, handler_id)
+            req_contract, res_contract = self._contracts(hid, request, response)
             spec = HandlerSpec(
-                handler_id=hid,
-                method=upper,
-                path=path,
-                func=func,
-                is_async=is_async_callable(func),
-                timeout_s=timeout_s,
-                request_type=request,
-                response_type=response,
-                hooks=route_hooks,
-                version=label,
-                request_contract=req_contract,
-                response_contract=res_contract,
-                snapshots=snapshots,
-                invalid_response=invalid_response or self.invalid_response,
+                handler_id=hid, method=upper, path=path, func=func,
+                is_async=is_async_callable(func), timeout_s=timeout_s,
+                request_type=request, response_type=response, hooks=route_hooks,
+                version=label, request_contract=req_contract, response_contract=res_contract,
+                snapshots=snapshots, invalid_response=invalid_response or self.invalid_response,
             )
             if family is None:
                 family = Family(hid, upper, path)
@@ -253,6 +251,43 @@ class App:
             return func
 
         return register
+
+    def _family_for(self, method: str, path: str, func: Callable[..., Any],
+                    handler_id: str | None) -> tuple[Family | None, str]:
+        """The route's family (None: its first version) and the handler id it goes by.
+
+        Raises:
+            AppError: ``func`` is no handler, or its id clashes with the route's or
+                another handler's.
+        """
+        if not callable(func):
+            raise AppError(f"{method} {path}: handler {func!r} is not callable")
+        _check_signature(func)
+        existing = self.router.find(method, path)
+        family = existing.target if existing is not None else None
+        hid = handler_id or (family.handler_id if family else
+                             f"{func.__module__}.{func.__qualname__}")
+        if family is not None and hid != family.handler_id:
+            raise AppError(f"{method} {path} is handler {family.handler_id!r}; a new version "
+                           f"cannot be named {hid!r}")
+        if family is None and hid in self.families:
+            raise AppError(f"handler id {hid!r} is registered twice")
+        return family, hid
+
+    def _contracts(self, hid: str, request: Any,
+                   response: Any) -> tuple[TypeContract | None, TypeContract | None]:
+        """The request and response contracts, compiled now: a bad type fails at import,
+        and each request pays only for the generated validator.
+
+        Named as ``gati schemas`` names them, so a typed body's wire schema is the very
+        schema that command registers (one id for both).
+        """
+        short = hid.rsplit(".", 1)[-1]
+        req = None if request is None else contract(
+            request, app=self.name, handler=short, name=root_name(short, "request"))
+        res = None if response is None else contract(
+            response, app=self.name, handler=short, name=root_name(short, "response"))
+        return req, res
 
     def transformer(
         self, handler_id: str, older: str, newer: str, *,
