@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from gati.core.pipeline import SnapshotPolicy
 from gati.errors import ConfigError
 
 _TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
@@ -191,8 +192,11 @@ def validate(s: Settings) -> Settings:
         raise bad("secrets_ttl_s", "must be a non-negative number of seconds")
     if not 0 <= s.metrics_port <= 65535:
         raise bad("metrics_port", "must be a port number (0 disables the worker's /metrics)")
-    if not (s.snapshots in ("off", "on_error", "always") or s.snapshots.startswith("sampled:")):
-        raise bad("snapshots", "must be off, on_error, always or sampled:<rate>")
+    try:
+        SnapshotPolicy.parse(s.snapshots)
+    except ValueError:
+        raise bad("snapshots", "must be off, on_error, always or sampled:<rate between 0 and 1>"
+                  ) from None
     if s.lifecycle not in ("on", "off"):
         raise bad("lifecycle", "must be 'on' or 'off'")
     if s.journal not in ("on", "off"):

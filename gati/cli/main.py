@@ -105,33 +105,28 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     import uvicorn
 
     from gati.cli.loader import load_app
-    from gati.gateway.asgi import Gateway
-    from gati.log.kafka import KafkaLog
+    from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S, Gateway
     from gati.observability import PrometheusMetrics
+    from gati.wiring import Security, gateway_log
 
     settings = _settings(gateway_id=gateway_id)
     typed_bodies = None
     if app:
         the_app = load_app(app)
         the_app.validate()
-        typed_bodies = _typed_bodies(the_app, settings.database_url)
-    from gati.codec.seal import sealer_for
-
-    sealer = sealer_for(settings.seal_key, settings.sensitive_headers, settings.sensitive_fields)
-    if sealer is None:
+        typed_bodies = _typed_bodies(the_app, settings)
+    security = Security.from_settings(settings)
+    if security.sealer is None:
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
                    "sensitive values go to Kafka in clear (the record still masks them)",
                    err=True)
-    from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S
-
     gw = Gateway(
         settings,
         # The producer's own bound must outlast the gateway's wait (budget plus grace),
         # or it gives up at accept_by and an append acknowledged in the grace is lost.
-        KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_gateway_id(),
-                 send_timeout_s=MAX_SEND_BUDGET_S + ACCEPT_GRACE_S),
+        gateway_log(settings, send_timeout_s=MAX_SEND_BUDGET_S + ACCEPT_GRACE_S),
         metrics=PrometheusMetrics(),
-        sealer=sealer,
+        sealer=security.sealer,
         typed_bodies=typed_bodies,
     )
     server = uvicorn.Server(
@@ -151,14 +146,14 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         sys.exit(1)
 
 
-def _typed_bodies(app: App, database_url: str) -> Callable[[], Awaitable[TypedBodies]]:
+def _typed_bodies(app: App, settings: Settings) -> Callable[[], Awaitable[TypedBodies]]:
     """At gateway start: the app's request schemas into the store, and their ids."""
     from gati.gateway.bodies import TypedBodies
     from gati.store.schemas import SchemaStore
-    from gati.store.store import open_store
+    from gati.wiring import open_store
 
     async def register() -> TypedBodies:
-        store = await open_store(database_url)
+        store = await open_store(settings)
         try:
             return await TypedBodies.register(app, SchemaStore(store.engine).ensure)
         finally:
@@ -233,11 +228,10 @@ def recorder(batch_size: int | None) -> None:
     or Kafka cannot be used) and ``/metrics`` are served on it.
     """
     from gati.errors import ConfigError
-    from gati.log.kafka import KafkaLog
     from gati.observability import PrometheusMetrics
     from gati.observability.health import HEALTH_PATH, Health, HealthServer
     from gati.recorder.recorder import Recorder
-    from gati.store.store import open_store
+    from gati.wiring import open_store, recorder_log
 
     settings = _settings(recorder_batch_size=batch_size)
     metrics = PrometheusMetrics()
@@ -256,8 +250,8 @@ def recorder(batch_size: int | None) -> None:
     async def main() -> None:
         server = await serve_health()
         try:
-            store = await open_store(settings.database_url)
-            event_log = KafkaLog(settings.kafka_bootstrap, client_id="gati-recorder")
+            store = await open_store(settings)
+            event_log = recorder_log(settings)
             await event_log.start()
             try:
                 await Recorder(settings, event_log, store, health=health).run()

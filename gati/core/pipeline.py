@@ -14,8 +14,8 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Any, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
 
 from gati.core.app import App, HandlerSpec
 from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services, Snapshot
@@ -39,6 +39,77 @@ EffectsFactory = Callable[[RequestScope], Effects]
 class TransformFailed(GatiError):
     code = "transform_failed"
     status = 400
+
+
+SnapshotMode = Literal["off", "on_error", "always"]
+_SNAPSHOT_MODES: dict[str, SnapshotMode] = {"off": "off", "on_error": "on_error",
+                                            "always": "always"}
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotPolicy:
+    """When the LCC snapshots lctx: ``mode``, or for a ``sampled`` share, always.
+
+    Parsed once from its text (``off``, ``on_error``, ``always``, ``sampled:<rate>``);
+    per request only :meth:`mode_for` runs, which draws the sample from the request id
+    so every delivery and replay of one request decides the same way.
+    """
+
+    mode: SnapshotMode = "on_error"
+    sampled: float | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> SnapshotPolicy:
+        """The policy ``text`` names.
+
+        Raises:
+            ValueError: not off, on_error, always or sampled:<rate between 0 and 1>.
+        """
+        mode = _SNAPSHOT_MODES.get(text)
+        if mode is not None:
+            return cls(mode)
+        if text.startswith("sampled:"):
+            rate = float(text.split(":", 1)[1])
+            if 0.0 <= rate <= 1.0:
+                return cls("on_error", sampled=rate)
+        raise ValueError(f"snapshot policy {text!r} must be off, on_error, always or "
+                         "sampled:<rate between 0 and 1>")
+
+    def mode_for(self, request_id: str) -> SnapshotMode:
+        if self.sampled is None:
+            return self.mode
+        digest = hashlib.sha256(request_id.encode()).digest()
+        return "always" if int.from_bytes(digest[:8], "big") < self.sampled * 2**64 \
+            else "on_error"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineOptions:
+    """How a pipeline records and answers, decided once when it is built.
+
+    ``snapshots``: the default snapshot policy (a handler's own overrides it).
+    ``sensitive_values``: the plain sensitive values of an envelope (sealed headers and
+    fields), scrubbed from everything the request records. ``details_as_objects``: keep
+    each step's detail as the object it was (``Outcome.raw_details``) instead of
+    serializing it, for an in-process reader that records nothing.
+    """
+
+    snapshots: SnapshotPolicy = field(default_factory=SnapshotPolicy)
+    sensitive_values: Callable[[RequestEnvelope], list[str]] | None = None
+    details_as_objects: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _HandlerPolicy:
+    """One handler version's policies, parsed from its spec once."""
+
+    snapshots: SnapshotPolicy
+    warn_invalid_response: bool
+
+    @classmethod
+    def of(cls, spec: HandlerSpec, default: SnapshotPolicy) -> _HandlerPolicy:
+        snapshots = default if spec.snapshots is None else SnapshotPolicy.parse(spec.snapshots)
+        return cls(snapshots, spec.invalid_response == "warn")
 
 
 class VersionState(Protocol):
@@ -98,15 +169,26 @@ class Pipeline:
         services: Services,
         *,
         clock: Clock,
+        options: PipelineOptions | None = None,
         worker_id: str | None = None,
         tracer: Tracer | None = None,
         effects: EffectsFactory | None = None,
         versions: VersionState | None = None,
         health: HealthTracker | None = None,
-        snapshots: str = "on_error",
-        sensitive_values: Callable[[RequestEnvelope], list[str]] | None = None,
-        serialize_details: bool = True,
+        snapshots: str | None = None,
+        serialize_details: bool | None = None,
     ) -> None:
+        """``options``: policies; the other arguments are the pipeline's collaborators.
+
+        ``snapshots`` and ``serialize_details`` are transitional spellings of
+        ``options`` for callers not yet moved to it (``gati.replay.replayer``).
+        """
+        options = options or PipelineOptions()
+        if snapshots is not None:
+            options = replace(options, snapshots=SnapshotPolicy.parse(snapshots))
+        if serialize_details is not None:
+            options = replace(options, details_as_objects=not serialize_details)
+        self.options = options
         self.app = app
         self.services = services
         self.clock = clock
@@ -125,20 +207,22 @@ class Pipeline:
         self.versions: VersionState = versions or NoVersionState()
         self.health = health or HealthTracker()
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
-        self.snapshots = snapshots
-        self.sensitive_values = sensitive_values
-        self.serialize_details = serialize_details
+        self._policies = {
+            (spec.handler_id, spec.version): _HandlerPolicy.of(spec, options.snapshots)
+            for family in app.families.values() for spec in (v.target for v in family.versions)}
 
     async def process(self, env: RequestEnvelope, *, resume: Snapshot | None = None,
                       delivery: Delivery | None = None) -> Outcome:
         delivery = delivery or _FIRST
         scope = RequestScope(env.request_id, self.clock, self.services.redactor,
-                             worker_id=self.worker_id, serialize=self.serialize_details,
+                             worker_id=self.worker_id,
+                             serialize=not self.options.details_as_objects,
                              first_seq=delivery.first_seq)
-        if self.sensitive_values is not None:
+        sensitive_values = self.options.sensitive_values
+        if sensitive_values is not None:
             # Longest first: a value that contains another is masked whole.
             scope.local_secrets = tuple(sorted(
-                {v for v in self.sensitive_values(env) if len(v) >= 4}, key=len, reverse=True))
+                {v for v in sensitive_values(env) if len(v) >= 4}, key=len, reverse=True))
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
         with self.tracer.span("gati.request", attrs) as span:
@@ -244,17 +328,19 @@ class Pipeline:
         res.sent = False
         res.json(body)
 
-    def _policy(self, spec: HandlerSpec, env: RequestEnvelope) -> str:
-        """The snapshot policy of this request: X-Gati-Debug asks for every snapshot."""
+    def _policy(self, spec: HandlerSpec) -> _HandlerPolicy:
+        key = (spec.handler_id, spec.version)
+        policy = self._policies.get(key)
+        if policy is None:  # a handler added after the pipeline was built
+            policy = self._policies[key] = _HandlerPolicy.of(spec, self.options.snapshots)
+        return policy
+
+    def _snapshot_mode(self, spec: HandlerSpec, env: RequestEnvelope) -> SnapshotMode:
+        """The snapshot mode of this request: X-Gati-Debug asks for every snapshot."""
         debug = env.header("x-gati-debug")
         if debug and debug.lower() not in ("0", "false", "no"):
             return "always"
-        policy = spec.snapshots or self.snapshots
-        if policy.startswith("sampled:"):
-            rate = float(policy.split(":", 1)[1])
-            digest = hashlib.sha256(env.request_id.encode()).digest()
-            return "always" if int.from_bytes(digest[:8], "big") < rate * 2**64 else "on_error"
-        return policy
+        return self._policy(spec).snapshots.mode_for(env.request_id)
 
     async def _run(self, env: RequestEnvelope, scope: RequestScope, spec: HandlerSpec,
                    req: Request, plan: Plan, resume: Snapshot | None = None,
@@ -273,7 +359,7 @@ class Pipeline:
         timeout = remaining if spec.timeout_s is None else min(spec.timeout_s, remaining)
         started = time.perf_counter()
         failure = await self.lcc.run(spec, req, res, lctx, gctx, scope, timeout,
-                                     snapshots=self._policy(spec, env), resume=resume)
+                                     snapshots=self._snapshot_mode(spec, env), resume=resume)
         self._latency.observe(time.perf_counter() - started, handler=spec.handler_id)
         if failure is not None:
             return self._answer_failure(env, scope, failure)
@@ -284,7 +370,7 @@ class Pipeline:
             try:
                 spec.response_contract.dump(res.value)
             except ValidationFailed as exc:
-                if spec.invalid_response != "warn":
+                if not self._policy(spec).warn_invalid_response:
                     return self._fail(env, scope, failure_of(exc))
                 # Sent as the handler made it; the record and the metric say it broke.
                 self._invalid.inc(handler=spec.handler_id)

@@ -12,19 +12,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import uvicorn
 
-from gati.codec.seal import masker_for, new_key, sealer_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.gateway.asgi import Gateway
 from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
+from gati.observability.tracing import OtelTracer
 from gati.recorder.recorder import Recorder
-from gati.store.store import open_store
+from gati.store.store import Store
 from gati.store.versions import VersionRegistry
+from gati.wiring import Security, open_store
 from gati.worker.loop import LogWorker
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
@@ -39,95 +41,118 @@ async def run_dev(
     port: int,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    log = MemoryLog(auto_create_partitions=1)
-    store = await open_store(settings.database_url, migrate_first=True)
+    """Serve ``app`` on ``host:port`` until cancelled; ``on_ready`` gets its URL."""
+    store = await open_store(settings, migrate_first=True)
     metrics = PrometheusMetrics()
     tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
     metrics_server = metrics.serve(settings.metrics_port) if settings.metrics_port else None
     # One process: gateway, worker and recorder share a random key when none is set.
-    one_key = None if settings.seal_key else new_key()
-    masker = masker_for(settings.seal_key, one_key)
-    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics, masker=masker)
+    security = Security.from_settings(settings, one_process=True)
+    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics, security=security)
+
+    def ready() -> None:
+        if on_ready is not None:
+            on_ready(f"http://{host}:{port}")
+
+    try:
+        dev = await _build(app, settings, store, runtime, security, metrics)
+        await _serve(dev, _server(dev.gateway, host, port), ready)
+    finally:
+        await runtime.close()
+        await store.close()
+        if metrics_server is not None:
+            metrics_server.close()
+        await _flush(tracer)
+
+
+@dataclass(slots=True)
+class _Dev:
+    """What one dev process runs: the gateway, the consumers and the recorder."""
+
+    gateway: Gateway
+    consumers: list[LogWorker]
+    recorder: Recorder
+
+
+async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRuntime,
+                 security: Security, metrics: PrometheusMetrics) -> _Dev:
+    log = MemoryLog(auto_create_partitions=1)
     pipeline = await runtime.start(VersionRegistry(store.engine))
     assert runtime.services is not None
-    # One process: gateway and worker can share a random key when none is configured.
-    sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
-                        settings.sensitive_fields, ephemeral=one_key)
 
     async def typed_bodies() -> TypedBodies:
         return TypedBodies(app, runtime.body_schema_ids)  # the worker stored them just now
 
-    gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=sealer,
+    gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=security.sealer,
                       typed_bodies=typed_bodies)
-    processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=sealer,
+    processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=security.sealer,
                           bodies=runtime.bodies)
-    worker = LogWorker(
-        processor.handle,
-        log,
-        topics=[settings.requests_topic],
-        group=settings.worker_group,
-        concurrency=settings.worker_concurrency,
-    )
+    consumers = [LogWorker(processor.handle, log, topics=[settings.requests_topic],
+                           group=settings.worker_group,
+                           concurrency=settings.worker_concurrency)]
     subscribers = SubscriberRunner(app, settings, runtime.services, log, clock=runtime.clock)
-    consumers = [worker]
     if subscribers.topics():
-        consumers.append(
-            LogWorker(
-                subscribers.handle,
-                log,
-                topics=subscribers.topics(),
-                group=settings.subscribers_group,
-                concurrency=settings.worker_concurrency,
-            )
-        )
-    recorder = Recorder(settings, log, store, masker=masker, sealer=sealer,
-                        bodies=runtime.bodies)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            gateway,
-            http="httptools",
-            host=host,
-            port=port,
-            lifespan="on",
-            log_level="warning",
-            access_log=False,
-        )
-    )
+        consumers.append(LogWorker(subscribers.handle, log, topics=subscribers.topics(),
+                                   group=settings.subscribers_group,
+                                   concurrency=settings.worker_concurrency))
+    recorder = Recorder(settings, log, store, security=security, bodies=runtime.bodies)
+    return _Dev(gateway, consumers, recorder)
+
+
+def _server(gateway: Gateway, host: str, port: int) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(
+        gateway, http="httptools", host=host, port=port, lifespan="on",
+        log_level="warning", access_log=False))
+
+
+async def _serve(dev: _Dev, server: uvicorn.Server, ready: Callable[[], None]) -> None:
+    """Run everything until the gateway stops or a worker or the recorder fails."""
     tasks = [
-        asyncio.create_task(recorder.run(), name="recorder"),
-        *(asyncio.create_task(c.run(), name=f"consumer-{i}") for i, c in enumerate(consumers)),
+        asyncio.create_task(dev.recorder.run(), name="recorder"),
+        *(asyncio.create_task(c.run(), name=f"consumer-{i}")
+          for i, c in enumerate(dev.consumers)),
     ]
     serve = asyncio.create_task(server.serve(), name="gateway")
     try:
-        while not server.started:
-            if serve.done():
-                await serve  # surfaces the bind error
-                return
-            await asyncio.sleep(0.05)
-        for consumer in consumers:
-            await consumer.ready.wait()
-        await recorder.ready.wait()
-        if on_ready is not None:
-            on_ready(f"http://{host}:{port}")
+        if not await _started(dev, server, serve):
+            return
+        ready()
         done, _ = await asyncio.wait([serve, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
             if task is not serve:
                 task.result()  # a crashed worker or recorder ends dev loudly
     finally:
-        # Stop intake first, then let worker and recorder finish what they hold, so no
-        # database transaction is cut in half.
-        server.should_exit = True
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await asyncio.wait_for(asyncio.shield(serve), 5)
-        for consumer in consumers:
-            consumer.stop()
-        recorder.stop()
-        _, late = await asyncio.wait(tasks, timeout=10)
-        for task in late:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        await runtime.close()
-        await store.close()
-        if metrics_server is not None:
-            metrics_server.close()
-        await asyncio.to_thread(tracer.shutdown)  # flushes the last batch over HTTP
+        await _stop(dev, server, serve, tasks)
+
+
+async def _started(dev: _Dev, server: uvicorn.Server, serve: asyncio.Task[None]) -> bool:
+    """Wait for the gateway to listen and the consumers to be ready; False if it stopped."""
+    while not server.started:
+        if serve.done():
+            await serve  # surfaces the bind error
+            return False
+        await asyncio.sleep(0.05)
+    for consumer in dev.consumers:
+        await consumer.ready.wait()
+    await dev.recorder.ready.wait()
+    return True
+
+
+async def _stop(dev: _Dev, server: uvicorn.Server, serve: asyncio.Task[None],
+                tasks: list[asyncio.Task[None]]) -> None:
+    """Stop intake first, then let worker and recorder finish what they hold, so no
+    database transaction is cut in half."""
+    server.should_exit = True
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(serve), 5)
+    for consumer in dev.consumers:
+        consumer.stop()
+    dev.recorder.stop()
+    _, late = await asyncio.wait(tasks, timeout=10)
+    for task in late:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _flush(tracer: OtelTracer) -> None:
+    await asyncio.to_thread(tracer.shutdown)  # flushes the last batch over HTTP

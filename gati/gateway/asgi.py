@@ -32,10 +32,11 @@ from gati.core.envelopes import Rejection, RequestEnvelope, ResponseEnvelope
 from gati.core.http import error_body, version_preference
 from gati.core.ids import RequestIdGenerator
 from gati.core.observe import Metrics
-from gati.core.ports import Clock, EventLog, SystemClock, TopicSpec
+from gati.core.ports import Clock, EventLog, SystemClock
 from gati.errors import BackendUnavailable, GatiError
 from gati.gateway.replies import ReplyWaiter
 from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
+from gati.wiring import Role, topics
 
 if TYPE_CHECKING:
     from gati.gateway.bodies import TypedBodies
@@ -124,15 +125,8 @@ class Gateway:
             return
         if self._manage_log:
             await self.log.start()
-        s = self.settings
         await self.log.ensure_topics(
-            [
-                TopicSpec.for_requests(s.requests_topic, s.requests_partitions),
-                TopicSpec(s.lifecycle_topic, s.requests_partitions),
-                TopicSpec(s.deadletter_topic, 1),
-                TopicSpec(self.reply_topic, 1, retention_ms=3_600_000),
-            ]
-        )
+            topics(self.settings, Role.GATEWAY, gateway_id=self.gateway_id))
         await self.replies.start()
         if self._typed_bodies is not None and self.bodies is None:
             try:

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gati.codec.bodies import BodyCodecs
-from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
-from gati.codec.seal import Sealer, Sensitive, mask, masker_for, sealer_for
+from gati.codec.envelopes import EnvelopeCodec
+from gati.codec.intake import DeadLetters
 from gati.config import Settings
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope
 from gati.core.ports import Clock, EventLog, LogRecord, Subscription, SystemClock, TopicSpec
-from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, StoreError
 from gati.observability.health import Health
 from gati.store.schemas import body_schema_loader
 from gati.store.store import Store
+from gati.wiring import Role, Security, intake, topics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -52,26 +52,24 @@ class Recorder:
         *,
         codec: EnvelopeCodec | None = None,
         clock: Clock | None = None,
-        masker: Masker | None = None,
-        sealer: Sealer | None = None,
+        security: Security | None = None,
         bodies: BodyCodecs | None = None,
         health: Health | None = None,
     ) -> None:
+        """``security`` default: from the settings (``gati dev`` shares its own)."""
         self.settings = settings
         self.health = health or Health()
-        # Typed bodies are stored as the JSON the client sent (gati.codec.bodies).
-        self.bodies = bodies or BodyCodecs(body_schema_loader(store.engine))
         self.log = event_log
         self.store = store
         self.codec = codec or EnvelopeCodec()
         self.clock = clock or SystemClock()
         self.stats = RecorderStats()
-        self.sensitive = Sensitive.from_settings(settings.sensitive_headers,
-                                                 settings.sensitive_fields)
-        # Sensitive values are stored as keyed tokens (see gati.core.redact.Masker).
-        self.masker = masker or masker_for(settings.seal_key)
-        self.sealer = sealer or sealer_for(settings.seal_key, settings.sensitive_headers,
-                                           settings.sensitive_fields)
+        # Typed bodies are stored as the JSON the client sent (gati.codec.bodies), and
+        # sensitive values as keyed tokens (gati.core.redact.Masker).
+        self.intake = intake(security or Security.from_settings(settings),
+                             bodies or BodyCodecs(body_schema_loader(store.engine)), self.codec)
+        self.dead_letters = DeadLetters(event_log, settings.deadletter_topic, "recorder",
+                                        clock=self.clock, codec=self.codec, health=self.health)
         self.ready = asyncio.Event()
         self._stopping = asyncio.Event()
 
@@ -80,12 +78,7 @@ class Recorder:
         self._stopping.set()
 
     def topics(self) -> list[TopicSpec]:
-        s = self.settings
-        return [
-            TopicSpec.for_requests(s.requests_topic, s.requests_partitions),
-            TopicSpec(s.lifecycle_topic, s.requests_partitions),
-            TopicSpec(s.deadletter_topic, 1),
-        ]
+        return topics(self.settings, Role.RECORDER)
 
     async def run(self) -> None:
         """Record until cancelled."""
@@ -132,15 +125,16 @@ class Recorder:
         body_schemas: dict[str, int] = {}
         for rec in records:
             try:
-                item = self.codec.decode_any(rec.value)
+                item = self.intake.request_or_events(rec.value)
                 if isinstance(item, RequestEnvelope) and item.body_schema is not None:
                     body_schemas[item.request_id] = item.body_schema
                     item = await self._json_body(item)
             except CodecError as exc:
-                await self._dead_letter(rec, str(exc))
+                self.stats.dead_letters += 1
+                await self.dead_letters.park(rec, str(exc))
                 continue
             if isinstance(item, RequestEnvelope):
-                envelopes.append(mask(item, self.sensitive, self.masker, self.sealer))
+                envelopes.append(self.intake.for_record(item))
             else:
                 events.extend(item)
         await self._until_done("store write (offsets not committed)", lambda: self.store.record(
@@ -154,7 +148,7 @@ class Recorder:
         Raises:
             CodecError: the body cannot be decoded (the message is dead-lettered whole).
         """
-        return await self._until_done("schema lookup", lambda: self.bodies.to_json(env))
+        return await self._until_done("schema lookup", lambda: self.intake.json_body(env))
 
     async def _until_done(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
         """``call()`` again, with backoff, for as long as the database fails."""
@@ -198,27 +192,3 @@ class Recorder:
                 log.warning("offset commit failed, retrying in %.1fs: %s", delay, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
-
-    async def _dead_letter(self, rec: LogRecord, reason: str) -> None:
-        self.stats.dead_letters += 1
-        log.error("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
-        payload = encode_dead_letter(
-            self.codec.codec,
-            topic=rec.topic,
-            partition=rec.partition,
-            offset=rec.offset,
-            consumer="recorder",
-            reason=reason,
-            at_us=self.clock.now_us(),
-            key=rec.key,
-            value=rec.value,
-        )
-        while True:
-            try:
-                await self.log.send(self.settings.deadletter_topic, payload, key=rec.key)
-                self.health.recover("kafka")
-                return
-            except BackendUnavailable as exc:  # keep the offset uncommitted until it lands
-                self.health.degrade("kafka", exc.message)
-                log.warning("dead-letter write failed, retrying: %s", exc)
-                await asyncio.sleep(0.5)

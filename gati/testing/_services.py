@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from typing import Any
 
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Secrets, SecretSource, Services
+from gati.core.context import ModuleEntry, SecretSource, Services
 from gati.core.effects import CallPolicy, LiveEffects
-from gati.core.observe import Attributes, Metrics, NoMetrics, Span
-from gati.core.redact import Redactor
+from gati.core.observe import Attributes, Metrics, Span
 from gati.core.scope import RequestScope
 from gati.testing._scripts import ScriptedModule, ScriptError, as_module
+from gati.wiring import app_config, services
 
 
 class DictSecrets(SecretSource):
@@ -64,23 +64,8 @@ def build_services(
                 f"(registered: {known})")
         for name, spec in registered.items():
             entries[name] = ModuleEntry(as_module(name, given.get(name, {})), spec.policy)
-    redactor = Redactor()
-    merged = {**(app.config if app is not None else {}), **(config or {})}
-    return Services(
-        modules=entries, config=merged, redactor=redactor,
-        secrets=Secrets([DictSecrets(secrets or {})], redactor),
-        metrics=metrics or NoMetrics(), versions=_versions(app),
-    )
-
-
-def _versions(app: App | None) -> Callable[[str], list[str]]:
-    def versions(handler_id: str) -> list[str]:
-        spec = app.handlers.get(handler_id) if app is not None else None
-        if spec is None:
-            return []
-        return [spec.version] if spec.version else ["latest"]
-
-    return versions
+    return services(app, app_config(app, overrides=config), entries,
+                    sources=[DictSecrets(secrets or {})], metrics=metrics)
 
 
 def scripted_modules(services: Services) -> list[ScriptedModule]:

@@ -24,15 +24,14 @@ from typing import Any
 
 import faust
 
-from gati.codec.seal import sealer_for
 from gati.config import Settings
 from gati.core.app import App
 from gati.core.observe import Metrics, Tracer
-from gati.core.ports import LogRecord, TopicSpec
-from gati.log.kafka import KafkaLog
+from gati.core.ports import LogRecord
 from gati.observability.health import Health, HealthServer
 from gati.store.store import create_engine
 from gati.store.versions import VersionRegistry
+from gati.wiring import Role, Security, events_topics, topics, worker_logs
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
 from gati.worker.subscribers import SubscriberRunner
@@ -41,14 +40,6 @@ log = logging.getLogger(__name__)
 
 PartitionsHook = Callable[[set[int]], Awaitable[None] | None]
 """Called with requests-topic partition numbers; may return an awaitable."""
-
-
-def worker_topics(settings: Settings) -> list[TopicSpec]:
-    return [
-        TopicSpec.for_requests(settings.requests_topic, settings.requests_partitions),
-        TopicSpec(settings.lifecycle_topic, settings.requests_partitions),
-        TopicSpec(settings.deadletter_topic, 1),
-    ]
 
 
 def build_faust_app(
@@ -162,12 +153,9 @@ def run_faust_worker(
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    out = KafkaLog(settings.kafka_bootstrap, client_id=settings.effective_worker_id(),
-                   linger_ms=2)
-    # Journal writes hold a handler until acknowledged: no linger for them.
-    journal_out = KafkaLog(settings.kafka_bootstrap,
-                           client_id=f"{settings.effective_worker_id()}-journal")
-    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics)
+    out, journal_out = worker_logs(settings)
+    security = Security.from_settings(settings)
+    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics, security=security)
 
     async def prepare() -> tuple[Processor, SubscriberRunner]:
         if health_server is not None:
@@ -178,18 +166,15 @@ def run_faust_worker(
             pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
             assert runtime.services is not None
             subs = SubscriberRunner(app, settings, runtime.services, out, clock=runtime.clock)
-            await out.ensure_topics(
-                worker_topics(settings) + [TopicSpec(t, 1) for t in subs.topics()]
-            )
+            await out.ensure_topics(topics(settings, Role.WORKER)
+                                   + events_topics(subs.topics()))
         except BaseException:
             await out.stop()
             await journal_out.stop()
             raise
-        sealer = sealer_for(settings.seal_key, settings.sensitive_headers,
-                            settings.sensitive_fields)
         if health is not None:
             health.started()
-        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=sealer,
+        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=security.sealer,
                          bodies=runtime.bodies, health=health, journal_log=journal_out), subs
 
     processor, subscribers = loop.run_until_complete(prepare())

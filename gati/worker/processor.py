@@ -17,25 +17,19 @@ import asyncio
 import base64
 import json
 import logging
-from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any
 
 from gati.codec.bodies import BodyCodecs
-from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter, encode_event_message
-from gati.codec.seal import Sealer, mask
+from gati.codec.envelopes import EnvelopeCodec, encode_event_message
+from gati.codec.intake import DeadLetters, Intake
+from gati.codec.seal import Sealer
 from gati.config import Settings, valid_name
 from gati.core.effects import LiveEffects
-from gati.core.envelopes import (
-    LifecycleEvent,
-    Rejection,
-    RequestEnvelope,
-    ResponseEnvelope,
-    Stage,
-)
+from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope, Stage
 from gati.core.pipeline import Delivery, EffectsFactory, Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
-from gati.errors import BackendUnavailable, CodecError, RequestError, StoreError
+from gati.errors import BackendUnavailable, CodecError
 from gati.observability.health import Health
 from gati.replay.ledger import Divergence, ReplayEffects
 from gati.worker.journal import EffectJournal, PriorRun
@@ -61,12 +55,13 @@ class Processor:
         gives them a producer that does not linger: each one is waited for)."""
         self.settings = settings
         self.health = health
-        self.bodies = bodies or BodyCodecs()
-        self.sealer = sealer
         self.pipeline = pipeline
         self.out = out
         self.clock = clock
         self.codec = codec or EnvelopeCodec()
+        self.intake = Intake(codec=self.codec, bodies=bodies, sealer=sealer)
+        self.dead_letters = DeadLetters(out, settings.deadletter_topic, "worker", clock=clock,
+                                        codec=self.codec, health=health)
         self.journal = (EffectJournal(journal_log or out, settings.lifecycle_topic, self.codec)
                         if settings.journal == "on" else None)
         self.processed = 0
@@ -83,13 +78,13 @@ class Processor:
 
     async def handle(self, rec: LogRecord) -> None:
         try:
-            env = self.codec.decode_request(rec.value)
+            env = self.intake.request(rec.value)
         except CodecError as exc:
-            await dead_letter(self, rec, "worker", str(exc))
+            await self.dead_letters.park(rec, str(exc))
             return
         reply_topic = self._reply_topic(env)
         if reply_topic is None:
-            await dead_letter(self, rec, "worker", (
+            await self.dead_letters.park(rec, (
                 f"reply topic {env.reply_topic!r} (partition {env.reply_partition}) is not "
                 f"the reply topic of gateway {env.gateway_id!r}"))
             return
@@ -116,7 +111,7 @@ class Processor:
 
     async def _run(self, rec: LogRecord, env: RequestEnvelope, prior: PriorRun | None,
                    reply_topic: str) -> Outcome:
-        env = await self._intake(env)
+        env = await self.intake.for_handler(env)
         outcome = await self.pipeline.process(env, delivery=self._delivery(rec, prior))
         key = env.request_id.encode()
         messages = []
@@ -225,31 +220,6 @@ class Processor:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def _intake(self, env: RequestEnvelope) -> RequestEnvelope:
-        """The envelope as the pipeline takes it: body as JSON, sealed values opened."""
-        if env.body_schema is not None:
-            env = await self._json_body(env)
-        if self.sealer is not None:
-            try:
-                env = self.sealer.unseal(env)
-            except RequestError as exc:
-                env = replace(mask(env, self.sealer.sensitive),
-                              rejection=Rejection(400, exc.code, exc.message))
-        return env
-
-    async def _json_body(self, env: RequestEnvelope) -> RequestEnvelope:
-        """A typed body back as the client's JSON; a body nobody can read is answered."""
-        try:
-            return await self.bodies.to_json(env)
-        except StoreError as exc:
-            rejection = Rejection(503, "schema_store_unavailable",
-                                  f"body schema {env.body_schema} could not be looked up: "
-                                  f"{exc.message}")
-        except CodecError as exc:
-            rejection = Rejection(500, exc.code, exc.message)
-        log.error("request %s: %s", env.request_id, rejection.message)
-        return replace(env, body=b"", body_schema=None, rejection=rejection)
-
     async def _publications(self, outcome: Outcome, key: bytes) -> list[OutMessage]:
         if not outcome.publications:
             return []
@@ -272,27 +242,3 @@ class Processor:
             out.append(OutMessage(self.settings.events_topic(pub.topic), value, key))
         return out
 
-
-class _HasOut(Protocol):
-    @property
-    def settings(self) -> Settings: ...
-    @property
-    def out(self) -> EventLog: ...
-    @property
-    def clock(self) -> Clock: ...
-    @property
-    def codec(self) -> EnvelopeCodec: ...
-
-
-async def dead_letter(owner: _HasOut, rec: LogRecord, consumer: str, reason: str) -> None:
-    """Park an unusable message with its reason; its partition moves on."""
-    log.error("dead-lettering %s[%d]@%d: %s", rec.topic, rec.partition, rec.offset, reason)
-    await owner.out.send(
-        owner.settings.deadletter_topic,
-        encode_dead_letter(
-            owner.codec.codec, topic=rec.topic, partition=rec.partition, offset=rec.offset,
-            consumer=consumer, reason=reason, at_us=owner.clock.now_us(), key=rec.key,
-            value=rec.value,
-        ),
-        key=rec.key,
-    )

@@ -5,34 +5,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from pathlib import Path
 from typing import Any
 
 from gati.codec.bodies import BodyCodecs, codecs_for, request_schema_ids
-from gati.codec.seal import Sensitive, masker_for
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Secrets, SecretSource, Services
+from gati.core.context import ModuleEntry, SecretSource, Services
 from gati.core.observe import Metrics, NoMetrics, NoTracer, Tracer
 from gati.core.pipeline import EffectsFactory, Pipeline
 from gati.core.ports import Clock, SystemClock
-from gati.core.redact import Masker, Redactor
+from gati.core.redact import Redactor
 from gati.errors import AppError
 from gati.manifest import build_manifest
-from gati.modules.secrets import EnvSecrets, FileSecrets
 from gati.store.schemas import SchemaStore, body_schema_loader, store_manifest
 from gati.store.versions import CachedVersionState, VersionRegistry
+from gati.wiring import Security, app_config, pipeline_options, secret_sources, services
 
 log = logging.getLogger(__name__)
-
-
-def secret_sources(settings: Settings) -> list[SecretSource]:
-    sources: list[SecretSource] = [
-        EnvSecrets(prefix=settings.secrets_env_prefix, ttl_s=settings.secrets_ttl_s)
-    ]
-    if settings.secrets_dir:
-        sources.append(FileSecrets(Path(settings.secrets_dir), ttl_s=settings.secrets_ttl_s))
-    return sources
 
 
 class WorkerRuntime:
@@ -46,10 +35,11 @@ class WorkerRuntime:
         metrics: Metrics | None = None,
         sources: list[SecretSource] | None = None,
         effects: EffectsFactory | None = None,
-        masker: Masker | None = None,
+        security: Security | None = None,
     ) -> None:
+        """``security`` default: from the settings (``gati dev`` shares its own)."""
         self.app = app
-        self.masker = masker or masker_for(settings.seal_key)
+        self.security = security or Security.from_settings(settings)
         self.settings = settings
         self.clock = clock or SystemClock()
         self.tracer = tracer or NoTracer()
@@ -66,9 +56,7 @@ class WorkerRuntime:
         self.body_schema_ids: dict[tuple[str, str], int] = {}
 
     def config(self) -> dict[str, Any]:
-        cfg = {"database_url": self.settings.effective_app_database_url()}
-        cfg.update(self.app.config)
-        return cfg
+        return app_config(self.app, self.settings)
 
     async def start(self, registry: VersionRegistry | None = None) -> Pipeline:
         """Start modules and build the pipeline.
@@ -79,7 +67,25 @@ class WorkerRuntime:
         """
         self.app.validate()
         config = self.config()
-        redactor = Redactor(self.masker)
+        redactor = Redactor(self.security.masker)
+        entries = await self._start_modules(config)
+        self.services = services(self.app, config, entries, redactor=redactor,
+                                 sources=self.sources, metrics=self.metrics)
+        state = None
+        if registry is not None:
+            await self._register(registry)
+            state = CachedVersionState(registry)
+            self._refresher = asyncio.get_running_loop().create_task(state.run())
+        self.pipeline = Pipeline(
+            self.app, self.services, clock=self.clock,
+            options=pipeline_options(self.settings, self.security),
+            worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
+            effects=self.effects, versions=state,
+        )
+        return self.pipeline
+
+    async def _start_modules(self, config: dict[str, Any]) -> dict[str, ModuleEntry]:
+        """Each module built from the config and started, in registration order."""
         entries: dict[str, ModuleEntry] = {}
         for name, spec in self.app.modules.items():
             try:
@@ -96,44 +102,27 @@ class WorkerRuntime:
                 raise AppError(f"module {name!r} failed to start: {exc}") from exc
             self._instances[name] = instance
             entries[name] = ModuleEntry(instance, spec.policy)
-        self.services = Services(
-            modules=entries, config=config, redactor=redactor,
-            secrets=Secrets(self.sources, redactor), metrics=self.metrics,
-            versions=self._versions,
-        )
-        state = None
-        if registry is not None:
-            loader = body_schema_loader(registry.engine)
-            self.bodies = BodyCodecs(loader)
-            try:
-                manifest = build_manifest(self.app)
-                await registry.register(self.app, manifest)
-                await store_manifest(registry.engine, manifest)
-                self.body_schema_ids = await request_schema_ids(
-                    self.app, SchemaStore(registry.engine).ensure)
-                self.bodies = codecs_for(self.app, self.body_schema_ids, loader)
-            except Exception as exc:
-                log.warning("could not register versions and manifest (will route without "
-                            "operator state until the database answers): %r", exc)
-            state = CachedVersionState(registry)
-            self._refresher = asyncio.get_running_loop().create_task(state.run())
-        self.pipeline = Pipeline(
-            self.app, self.services, clock=self.clock,
-            worker_id=self.settings.effective_worker_id(), tracer=self.tracer,
-            effects=self.effects, versions=state, snapshots=self.settings.snapshots,
-            sensitive_values=Sensitive.from_settings(self.settings.sensitive_headers,
-                                                     self.settings.sensitive_fields).values,
-        )
-        return self.pipeline
+        return entries
+
+    async def _register(self, registry: VersionRegistry) -> None:
+        """Versions, manifest and request schemas into the store; a failure only warns."""
+        loader = body_schema_loader(registry.engine)
+        self.bodies = BodyCodecs(loader)
+        try:
+            manifest = build_manifest(self.app)
+            await registry.register(self.app, manifest)
+            await store_manifest(registry.engine, manifest)
+            self.body_schema_ids = await request_schema_ids(
+                self.app, SchemaStore(registry.engine).ensure)
+            self.bodies = codecs_for(self.app, self.body_schema_ids, loader)
+        except Exception as exc:
+            log.warning("could not register versions and manifest (will route without "
+                        "operator state until the database answers): %r", exc)
 
     @property
     def module_instances(self) -> dict[str, Any]:
         """The started modules (for a live replay)."""
         return dict(self._instances)
-
-    def _versions(self, handler_id: str) -> list[str]:
-        family = self.app.families.get(handler_id)
-        return [] if family is None else [v.label for v in family.versions]
 
     async def close(self) -> None:
         if self._refresher is not None:

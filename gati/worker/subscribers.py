@@ -14,6 +14,7 @@ import logging
 from typing import Any
 
 from gati.codec.envelopes import EnvelopeCodec, decode_event_message
+from gati.codec.intake import DeadLetters
 from gati.config import Settings
 from gati.core.app import App
 from gati.core.context import GlobalContext, Services
@@ -21,7 +22,6 @@ from gati.core.effects import LiveEffects
 from gati.core.ports import Clock, EventLog, LogRecord
 from gati.core.scope import RequestScope
 from gati.errors import CodecError
-from gati.worker.processor import dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,8 @@ class SubscriberRunner:
         self.out = out
         self.clock = clock
         self.codec = codec or EnvelopeCodec()
+        self.dead_letters = DeadLetters(out, settings.deadletter_topic, "subscriber",
+                                        clock=clock, codec=self.codec)
         self.delivered = 0
 
     def topics(self) -> list[str]:
@@ -45,7 +47,7 @@ class SubscriberRunner:
             event = decode_event_message(self.codec.codec, rec.value)
             payload: Any = json.loads(event["payload"])
         except (CodecError, ValueError) as exc:
-            await dead_letter(self, rec, "subscriber", str(exc))
+            await self.dead_letters.park(rec, str(exc))
             return
         scope = RequestScope(event["event_id"], self.clock, self.services.redactor)
         effects = LiveEffects(scope)
@@ -59,5 +61,5 @@ class SubscriberRunner:
                     await result
                 self.delivered += 1
             except Exception as exc:
-                await dead_letter(self, rec, f"subscriber {sub.subscriber_id}",
-                                  f"{type(exc).__name__}: {exc}")
+                await self.dead_letters.park(rec, f"{type(exc).__name__}: {exc}",
+                                             consumer=f"subscriber {sub.subscriber_id}")
