@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from gati.core.envelopes import Stage
 from gati.core.record import (
@@ -33,6 +33,8 @@ from gati.core.record import (
 from gati.core.redact import Secret
 from gati.core.scope import RequestScope, to_jsonable
 from gati.errors import GatiError
+
+E = TypeVar("E", bound=Effect)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,12 @@ class Effects(Protocol):
         invoke: Callable[[], Any], policy: CallPolicy,
     ) -> Any: ...
 
+    async def perform(self, wanted: E, act: Callable[[], Awaitable[E]]) -> E:
+        """Any other kind: live, ``act()`` performs it and the effect it returns is
+        recorded; replayed, the next recorded effect is served if it is of ``wanted``'s
+        kind and ``key``, and ``act`` is not called."""
+        ...
+
 
 class LiveEffects:
     """Performs effects for real and records each one."""
@@ -143,6 +151,11 @@ class LiveEffects:
         self._record(SecretLookup(name, found=True,
                                   mask=self.scope.redactor.masker.mask(found.reveal())))
         return found
+
+    async def perform(self, wanted: E, act: Callable[[], Awaitable[E]]) -> E:
+        effect = await act()
+        self._record(effect)
+        return effect
 
     async def call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

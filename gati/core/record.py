@@ -13,8 +13,11 @@ know loads as ``UnknownEffect`` (keeping its dict), and keys a kind does not def
 (the ``replayed`` / ``from_journal`` marks of a served step, or keys a later version
 adds) ride along in ``extra`` and are written back after the kind's own.
 
-Adding a kind: a dataclass here (and its row in ``_KINDS``), its summary in
-``gati/cli/render.py`` (``effect_summary``), its replay rule in ``gati/replay/ledger.py``.
+Adding a kind: a dataclass here (its row in ``_KINDS``, and its replay rule: ``key()``,
+what a replay must ask again to be served it), its summary in ``gati/cli/render.py``
+(``effect_summary``), and the call that performs it through ``Effects.perform``. The
+ledgers, live and replay, need nothing new; only module calls and secrets, which carry
+journal and lookup rules of their own, have methods there.
 """
 
 from __future__ import annotations
@@ -64,6 +67,11 @@ class Effect:
     def describe(self) -> str:
         """The effect as a divergence names it: ``a clock read``, ``db.get('u1')``."""
         return f"a {self.kind} effect"
+
+    def key(self) -> tuple[Any, ...]:
+        """What a replayed effect must repeat to be served this recorded one (besides
+        its kind): the request part, not the outcome. A clock read asks nothing."""
+        return ()
 
     def served(self, mark: str) -> Self:
         """This recorded effect as the step that serves it again (``replayed`` ...)."""
@@ -260,12 +268,15 @@ _KINDS: dict[str, type[Effect]] = {
 }
 
 
-def effect_from_detail(detail: Mapping[str, Any]) -> Effect:
+def effect_from_detail(detail: Mapping[str, Any] | Any) -> Effect:
     """The typed effect a recorded ``effect`` step's detail describes.
 
     Never raises: an unknown kind, or a known kind whose detail lacks what it needs (a
-    hand-edited or truncated record), loads as ``UnknownEffect`` with the dict kept.
+    hand-edited or truncated record), loads as ``UnknownEffect`` with the dict kept; a
+    detail that is no JSON object at all, as an empty one.
     """
+    if not isinstance(detail, Mapping):
+        return UnknownEffect({})
     cls = _KINDS.get(detail.get("kind"))  # type: ignore[arg-type]
     if cls is None:
         return UnknownEffect(dict(detail))

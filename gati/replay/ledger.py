@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeVar
 
@@ -143,6 +143,16 @@ class ReplayEffects:
         if self._then is not None and self._exhausted:
             return self._then.uuid()
         return self._value(UuidDraw, "a uuid").value
+
+    async def perform(self, wanted: E, act: Callable[[], Awaitable[E]]) -> E:
+        """Any other kind: the same kind and ``key()``, next; ``act`` is not called."""
+        if self._then is not None and self._exhausted:
+            return await self._then.perform(wanted, act)
+        step, recorded = self._next(wanted.describe())
+        if not isinstance(recorded, type(wanted)) or recorded.key() != wanted.key():
+            self._differs(step, recorded, "made", wanted.describe())
+        self._serve(recorded)
+        return recorded
 
     def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
         """The same name, next. The value was never recorded: a replay sees the token it
