@@ -21,6 +21,7 @@ from gati.core.record import (
     ModuleCall,
     RandomDraw,
     SecretLookup,
+    Sleep,
     UnknownEffect,
     UuidDraw,
     effect_from_detail,
@@ -88,6 +89,8 @@ def effect_summary(effect: Effect) -> str:
             return _call(effect)
         case SecretLookup():
             return f"secret {effect.name} ({'found' if effect.found else 'not set'})"
+        case Sleep():
+            return f"slept {effect.seconds:g} s"
         case ClockRead() | RandomDraw() | UuidDraw():
             return f"{effect.kind} → {compact(effect.value)}"
         case UnknownEffect():

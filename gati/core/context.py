@@ -19,7 +19,7 @@ from gati.core.effects import CallPolicy, Effects, ModuleProxy
 from gati.core.envelopes import Stage
 from gati.core.hooks import Hook, HookKind, HookLevel, HookSet, as_hook
 from gati.core.observe import Metrics, NoMetrics
-from gati.core.record import LogLine
+from gati.core.record import LogLine, Sleep
 from gati.core.redact import Redactor, Secret
 from gati.core.scope import Publication, RequestScope
 from gati.errors import GatiError
@@ -155,6 +155,20 @@ class LocalContext:
 
     def uuid(self) -> str:
         return self._effects.uuid()
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds``, recorded: a replay checks the handler asked for the same wait
+        at the same point, and does not wait (``asyncio.sleep`` would, every replay)."""
+        if not seconds >= 0:
+            raise GatiError(f"lctx.sleep({seconds!r}): seconds must be a number >= 0")
+
+        wanted = Sleep(float(seconds))
+
+        async def wait() -> Sleep:
+            await asyncio.sleep(wanted.seconds)
+            return wanted
+
+        await self._effects.perform(wanted, wait)
 
     # compensations
     def compensate(self, fn: Callable[..., Any], *args: Any, name: str | None = None,

@@ -242,6 +242,27 @@ class SecretLookup(Effect):
 
 
 @dataclass(frozen=True, slots=True)
+class Sleep(Effect):
+    """``await lctx.sleep(seconds)``: a wait the handler asked for. Replay does not wait."""
+
+    kind: ClassVar[str] = "sleep"
+    seconds: float
+
+    def to_detail(self) -> Detail:
+        return {"kind": self.kind, "seconds": self.seconds, **self.extra}
+
+    @classmethod
+    def from_detail(cls, detail: Mapping[str, Any]) -> Self:
+        return cls(float(detail["seconds"]), extra=_rest(detail, ("kind", "seconds")))
+
+    def key(self) -> tuple[Any, ...]:
+        return (self.seconds,)
+
+    def describe(self) -> str:
+        return f"a {self.seconds:g} s sleep"
+
+
+@dataclass(frozen=True, slots=True)
 class UnknownEffect(Effect):
     """A kind this version does not know (or a detail it cannot read): kept as recorded."""
 
@@ -264,7 +285,8 @@ class UnknownEffect(Effect):
 
 # The kinds, by their tag: ``effect_from_detail`` reads a detail as the kind it names.
 _KINDS: dict[str, type[Effect]] = {
-    cls.kind: cls for cls in (ModuleCall, ClockRead, RandomDraw, UuidDraw, SecretLookup)
+    cls.kind: cls
+    for cls in (ModuleCall, ClockRead, RandomDraw, UuidDraw, SecretLookup, Sleep)
 }
 
 

@@ -26,6 +26,7 @@ from gati.core.record import (
     RandomDraw,
     RecordedError,
     SecretLookup,
+    Sleep,
     UnknownEffect,
     UuidDraw,
     effect_from_detail,
@@ -67,6 +68,7 @@ EXAMPLES: list[tuple[Effect, str]] = [
      '{"kind":"module","module":"mail","method":"send","args":["a@b"],"kwargs":{},'
      '"duration_ms":3.0,"attempts":1,"error":{"type":"ValueError","message":"bad address",'
      '"class":"builtins.ValueError"}}'),
+    (Sleep(0.25), '{"kind":"sleep","seconds":0.25}'),
     # A call failed closed on resumption: never made, so never timed.
     (ModuleCall("ledger", "append", ("r1",), {}, attempts=0,
                 error=RecordedError("EffectOutcomeUnknown", "in progress",
@@ -201,3 +203,28 @@ def test_live_ledger_records_module_calls_in_todays_format(fixed_timer: None) ->
         '"class":"builtins.KeyError"}}',
     ]
     assert [e.error_code for e in scope.events] == [None, "module_error"]
+
+
+def test_lctx_sleep_waits_and_is_recorded() -> None:
+    from gati.core.context import LocalContext, RequestMeta
+
+    scope = _scope()
+    lctx = LocalContext(RequestMeta("r1", "GET", "/", None, 0, 0), scope, LiveEffects(scope))
+    asyncio.run(lctx.sleep(0))
+    with pytest.raises(GatiError):
+        asyncio.run(lctx.sleep(-1))
+    assert _details(scope) == ['{"kind":"sleep","seconds":0.0}']
+
+
+@pytest.mark.parametrize(("effect", "text"), EXAMPLES, ids=lambda v: getattr(v, "kind", ""))
+def test_gati_history_has_a_line_of_its_own_for_every_kind(effect: Effect, text: str) -> None:
+    # A kind left out of effect_summary's table falls back to its raw detail.
+    from gati.cli.render import compact, effect_summary
+
+    assert effect_summary(effect) != f"{effect.kind} → {compact(effect.to_detail())}"
+
+
+def test_a_sleep_renders_as_its_wait() -> None:
+    from gati.cli.render import effect_summary
+
+    assert effect_summary(Sleep(1.5)) == "slept 1.5 s"

@@ -11,6 +11,7 @@ import pytest
 
 from gati.core.effects import CallPolicy
 from gati.core.envelopes import Stage
+from gati.core.record import Sleep
 from gati.core.redact import Redactor
 from gati.core.scope import RequestScope
 from gati.errors import ReplayDivergence
@@ -87,3 +88,21 @@ def test_a_call_with_other_arguments_diverges_at_its_step() -> None:
         asyncio.run(call())
     assert seen[0].message == ("effect 1 (step 0): recorded db.get('u1'), "
                                "replay called db.get('u2')")
+
+
+def test_a_recorded_sleep_is_served_without_waiting() -> None:
+    ledger, scope, seen = _ledger('{"kind":"sleep","seconds":30.0}',
+                                  '{"kind":"sleep","seconds":30.0}')
+
+    async def never() -> Sleep:
+        raise AssertionError("replay must not wait")
+
+    async def sleeps() -> None:
+        await asyncio.wait_for(ledger.perform(Sleep(30.0), never), timeout=1)
+        await ledger.perform(Sleep(5.0), never)
+
+    with pytest.raises(ReplayDivergence):
+        asyncio.run(sleeps())
+    assert _served(scope) == ['{"kind":"sleep","seconds":30.0,"replayed":true}']
+    assert seen[0].message == ("effect 2 (step 1): recorded a 30 s sleep, "
+                               "replay made a 5 s sleep")
