@@ -4,6 +4,14 @@ Migrations ``0002`` and ``0005`` create them on PostgreSQL and SQLite (its SQL i
 migration's must be); docs/sql.md documents them and is a tested cookbook of queries
 over them. Columns are only ever added: a test checks that each database's views have
 exactly these columns, in this order.
+
+The ``effects`` and ``module_calls`` views unpack the ``effect`` steps' detail JSON in
+SQL; its shape per ``kind`` is the one ``gati/core/record.py`` writes and reads (one
+dataclass per kind, documented in docs/events.md, "Effect details"). ``module``,
+``method``, ``args``, ``kwargs``, ``result``, ``error``, ``duration_ms`` and
+``attempts`` are a ``ModuleCall``'s (NULL for other kinds), except that ``result``
+holds the ``value`` of a ``clock``, ``random`` or ``uuid`` step; a kind's other keys
+(a secret's ``name``, a sleep's ``seconds``) are read from ``request_timeline.detail``.
 """
 
 from __future__ import annotations
