@@ -11,7 +11,8 @@
   masker that keys the record's mask tokens.
 - :func:`app_config`, :func:`services`: ``gctx`` as every process builds it, with the
   app's config, so a handler reading ``gctx.config`` replays as it ran.
-- :func:`pipeline_options`: the pipeline's policies, parsed once from the settings.
+- :func:`pipeline_options`, :func:`replay_pipeline_options`: the pipeline's policies,
+  parsed once from the settings.
 - :func:`intake`, :func:`open_store`, :func:`worker_logs`, :func:`recorder_log`: how
   processes read envelopes and reach the store and the log.
 """
@@ -161,6 +162,12 @@ def pipeline_options(settings: Settings, security: Security) -> PipelineOptions:
     """The worker's pipeline policies, parsed once at start."""
     return PipelineOptions(snapshots=SnapshotPolicy.parse(settings.snapshots),
                            sensitive_values=security.sensitive.values)
+
+
+def replay_pipeline_options() -> PipelineOptions:
+    """Replay's pipeline: it records nothing, so no snapshots, and step details stay the
+    objects they were (``Outcome.raw_details``) for the comparison with the record."""
+    return PipelineOptions(snapshots=SnapshotPolicy("off"), details_as_objects=True)
 
 
 def intake(security: Security, bodies: BodyCodecs | None = None,

@@ -239,6 +239,36 @@ class Pipeline:
             scope.record(Stage.RESUMED, detail=delivery.resumed)
         scope.record(Stage.RECEIVED, detail={"method": env.method, "path": env.path,
                                              "gateway": env.gateway_id})
+        refused = self._refused(env, scope, delivery)
+        if refused is not None:
+            return refused
+        try:
+            match: Match[Family] = self.app.router.match(env.method, env.path)
+        except MethodNotAllowed as exc:
+            allow = (("allow", ", ".join(exc.allowed)),)
+            return self._fail(env, scope, Failure(405, exc.code, exc.message, headers=allow))
+        except RoutingError as exc:
+            return self._fail(env, scope, Failure(404, exc.code, exc.message))
+        family = match.route.target
+        scope.handler_id = family.handler_id
+        try:
+            plan = self._plan(env, scope, family, match)
+        except GatiError as exc:
+            return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
+        try:
+            req = self._request(env, scope, plan, match)
+        except GatiError as exc:
+            return self._fail(env, scope, failure_of(exc))
+        outcome = await self._run(env, scope, plan.serving.target, req, plan, resume,
+                                  delivery.effects)
+        if self.health.observe(family.handler_id, plan.serving.label,
+                               outcome.response.status, self.clock.now_us()):
+            self.on_unhealthy(family.handler_id, plan.serving.label)
+        return outcome
+
+    def _refused(self, env: RequestEnvelope, scope: RequestScope,
+                 delivery: Delivery) -> Outcome | None:
+        """The answer to a request that must not run: appended late, rejected, expired."""
         if _appended_late(env, delivery):
             scope.record(Stage.REFUSED, status=503, error_code="log_unavailable", detail={
                 "appended_at_us": delivery.appended_at_us, "accept_by_us": env.accept_by_us})
@@ -253,31 +283,26 @@ class Pipeline:
             scope.record(Stage.EXPIRED, status=504, error_code="deadline_exceeded")
             return self._answer_failure(env, scope, Failure(
                 504, "deadline_exceeded", "the request expired before it was handled"))
+        return None
+
+    def _plan(self, env: RequestEnvelope, scope: RequestScope, family: Family,
+              match: Match[Family]) -> Plan:
+        """The version that serves the request, and the transformers on the way.
+
+        Raises:
+            GatiError: no version can serve it (an unknown or inactive one asked for).
+        """
+        inactive = self.versions.inactive(family.handler_id)
+        requested = family.resolve(env.version_pref, inactive,
+                                   self.versions.tags(family.handler_id))
+        unhealthy = self.health.unhealthy(family.handler_id, self.clock.now_us())
         try:
-            match: Match[Family] = self.app.router.match(env.method, env.path)
-        except MethodNotAllowed as exc:
-            allow = (("allow", ", ".join(exc.allowed)),)
-            return self._fail(env, scope, Failure(405, exc.code, exc.message, headers=allow))
-        except RoutingError as exc:
-            return self._fail(env, scope, Failure(404, exc.code, exc.message))
-        family = match.route.target
-        scope.handler_id = family.handler_id
-        now = self.clock.now_us()
-        try:
-            inactive = self.versions.inactive(family.handler_id)
-            requested = family.resolve(env.version_pref, inactive,
-                                       self.versions.tags(family.handler_id))
-            unhealthy = self.health.unhealthy(family.handler_id, now)
-            try:
-                plan = family.plan(requested, inactive | unhealthy)
-            except VersionUnavailable:
-                # Health only reroutes: with no healthy version to carry the request,
-                # the unhealthy one still serves rather than the handler going dark.
-                plan = family.plan(requested, inactive)
-                unhealthy = set()
-        except GatiError as exc:
-            return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
-        spec: HandlerSpec = plan.serving.target
+            plan = family.plan(requested, inactive | unhealthy)
+        except VersionUnavailable:
+            # Health only reroutes: with no healthy version to carry the request,
+            # the unhealthy one still serves rather than the handler going dark.
+            plan = family.plan(requested, inactive)
+            unhealthy = set()
         if requested.label in unhealthy and plan.serving is not requested:
             scope.record(Stage.UNHEALTHY, detail={"version": requested.label,
                                                   "served_by": plan.serving.label})
@@ -286,24 +311,27 @@ class Pipeline:
             "requested_version": requested.label, "preference": env.version_pref,
             "plan": plan.reason,
             **({"unhealthy": sorted(unhealthy)} if unhealthy else {})})
-        try:
-            req = Request.from_envelope(env, match.params)
-            req = self._transform_request(req, plan, scope)
-            if spec.request_contract is not None:
-                # Fields typed Secret are scrubbed from everything this request records.
-                hidden = secret_strings(spec.request_contract.gtype, req.body)
-                if hidden:
-                    scope.local_secrets = tuple(sorted(
-                        {*scope.local_secrets, *(h for h in hidden if len(h) >= 4)},
-                        key=len, reverse=True))
-                req = replace(req, body=spec.request_contract.parse(req.body))
-        except GatiError as exc:
-            return self._fail(env, scope, failure_of(exc))
-        outcome = await self._run(env, scope, spec, req, plan, resume, delivery.effects)
-        if self.health.observe(family.handler_id, plan.serving.label,
-                               outcome.response.status, self.clock.now_us()):
-            self.on_unhealthy(family.handler_id, plan.serving.label)
-        return outcome
+        return plan
+
+    def _request(self, env: RequestEnvelope, scope: RequestScope, plan: Plan,
+                 match: Match[Family]) -> Request:
+        """The request as the serving version takes it: transformed, then parsed.
+
+        Raises:
+            GatiError: a transformer failed, or the body breaks the request contract.
+        """
+        spec: HandlerSpec = plan.serving.target
+        req = Request.from_envelope(env, match.params)
+        req = self._transform_request(req, plan, scope)
+        if spec.request_contract is None:
+            return req
+        # Fields typed Secret are scrubbed from everything this request records.
+        hidden = secret_strings(spec.request_contract.gtype, req.body)
+        if hidden:
+            scope.local_secrets = tuple(sorted(
+                {*scope.local_secrets, *(h for h in hidden if len(h) >= 4)},
+                key=len, reverse=True))
+        return replace(req, body=spec.request_contract.parse(req.body))
 
     def _transform_request(self, req: Request, plan: Plan, scope: RequestScope) -> Request:
         body = req.body

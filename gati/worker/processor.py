@@ -64,6 +64,8 @@ class Processor:
                                         codec=self.codec, health=health)
         self.journal = (EffectJournal(journal_log or out, settings.lifecycle_topic, self.codec)
                         if settings.journal == "on" else None)
+        # Parsed once: "off" prices the recording (replies only).
+        self.records_lifecycle = settings.lifecycle == "on"
         self.processed = 0
         self.redelivered = 0
         self.resumed = 0
@@ -115,7 +117,7 @@ class Processor:
         outcome = await self.pipeline.process(env, delivery=self._delivery(rec, prior))
         key = env.request_id.encode()
         messages = []
-        if self.settings.lifecycle == "on":
+        if self.records_lifecycle:
             # One message per request with all its steps: a twentieth of the appends.
             messages.append(OutMessage(
                 self.settings.lifecycle_topic,
