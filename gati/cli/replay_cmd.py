@@ -10,13 +10,17 @@ import json
 import os
 import re
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from gati import config as gati_config
 from gati.errors import GatiError
+
+if TYPE_CHECKING:
+    from gati.replay import BatchResult
 
 _AGO = re.compile(r"^(\d+)([smhd])$")
 
@@ -40,7 +44,10 @@ def parse_when(text: str) -> datetime:
 @click.option("--app", "app_spec", default=lambda: os.environ.get("GATI_APP"),
               help="The app (module:attr or file.py). [GATI_APP]")
 @click.option("--version", "version", default=None,
-              help="Run against this version (tag or date) instead of the recorded one.")
+              help="Serve with this version (tag or date) as the live system would serve the "
+                   "client: the request up through the transformers, the response down.")
+@click.option("--raw", is_flag=True,
+              help="With --version: hand the recorded request to it as it is, untransformed.")
 @click.option("--at", "at", type=click.IntRange(0), default=None,
               help="Restore the snapshot at lifecycle step N and continue from there.")
 @click.option("--live", is_flag=True, help="Call real modules (refused in production).")
@@ -48,8 +55,8 @@ def parse_when(text: str) -> datetime:
 @click.option("--since", default=None, help="Batch: requests received at or after this.")
 @click.option("--until", default=None, help="Batch: before this.")
 @click.option("--handler", default=None, help="Batch: only this handler id.")
-def replay(request_id: str | None, app_spec: str | None, version: str | None, at: int | None,
-           live: bool, as_json: bool, since: str | None, until: str | None,
+def replay(request_id: str | None, app_spec: str | None, version: str | None, raw: bool,
+           at: int | None, live: bool, as_json: bool, since: str | None, until: str | None,
            handler: str | None) -> None:
     """Re-execute REQUEST_ID (or a window with --since) from the record and compare."""
     if not app_spec:
@@ -58,17 +65,27 @@ def replay(request_id: str | None, app_spec: str | None, version: str | None, at
         raise click.UsageError("give a REQUEST_ID or --since (a window), not both")
     if request_id is None and at is not None:
         raise click.UsageError("--at applies to one request")
+    if raw and version is None:
+        raise click.UsageError("--raw applies to a replay against another version (--version)")
     window = (parse_when(since), parse_when(until) if until else None) if since else None
     try:
-        code = asyncio.run(_main(request_id, app_spec, version, at, live, as_json, window,
-                                 handler))
+        code = asyncio.run(_main(request_id, app_spec, _Against(version, raw), at, live,
+                                 as_json, window, handler))
     except GatiError as exc:
         click.echo(f"gati replay: {exc.message}", err=True)
         sys.exit(2)
     sys.exit(code)
 
 
-async def _main(request_id: str | None, app_spec: str, version: str | None, at: int | None,
+@dataclass(frozen=True, slots=True)
+class _Against:
+    """The version to replay against (None: the recorded one), and whether raw."""
+
+    version: str | None
+    raw: bool
+
+
+async def _main(request_id: str | None, app_spec: str, against: _Against, at: int | None,
                 live: bool, as_json: bool, window: tuple[datetime, datetime | None] | None,
                 handler: str | None) -> int:
     from gati.cli.loader import load_app
@@ -88,14 +105,15 @@ async def _main(request_id: str | None, app_spec: str, version: str | None, at: 
                                 "GATI_ENVIRONMENT=development (or staging) to allow it")
             await runtime.start()
             live_modules = runtime.module_instances
-        replayer = Replayer(app=app, engine=store.engine, version=version, live=live,
-                            settings=settings, live_modules=live_modules)
+        replayer = Replayer(app=app, engine=store.engine, version=against.version,
+                            raw=against.raw, live=live, settings=settings,
+                            live_modules=live_modules)
         if request_id is not None:
             result = await replayer.replay(request_id, at=at)
             if as_json:
                 click.echo(json.dumps(result.to_json(), indent=2))
             else:
-                _render(result, side_by_side=version is not None)
+                _render(result, side_by_side=against.version is not None)
             return 0 if result.identical else 1
         assert window is not None
         shown = [0]
@@ -107,28 +125,31 @@ async def _main(request_id: str | None, app_spec: str, version: str | None, at: 
 
         batch = await replayer.replay_many(since=window[0], until=window[1], handler=handler,
                                            on_progress=progress)
-        summary = {
-            "total": batch.total, "identical": len(batch.identical),
-            "diverged": [r.to_json() for r in batch.diverged],
-            "failed": [{"request_id": r.request_id, "error": r.error} for r in batch.failed],
-            "duration_s": round(batch.duration_s, 3), "rate_per_s": round(batch.rate_per_s, 1),
-        }
-        if as_json:
-            click.echo(json.dumps(summary, indent=2))
-        else:
-            click.echo(f"replayed {batch.total} requests in {batch.duration_s:.2f}s "
-                       f"({batch.rate_per_s:.0f}/s): {len(batch.identical)} identical, "
-                       f"{len(batch.diverged)} diverged, {len(batch.failed)} failed")
-            for r in batch.diverged[:20]:
-                assert r.divergence is not None
-                click.echo(f"  DIVERGED {r.request_id}: {r.divergence.message}")
-            for r in batch.failed[:20]:
-                click.echo(f"  FAILED   {r.request_id}: {r.error}")
+        _render_batch(batch, as_json=as_json)
         return 0 if batch.ok else 1
     finally:
         if runtime is not None:
             await runtime.close()
         await store.close()
+
+
+def _render_batch(batch: BatchResult, *, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({
+            "total": batch.total, "identical": len(batch.identical),
+            "diverged": [r.to_json() for r in batch.diverged],
+            "failed": [{"request_id": r.request_id, "error": r.error} for r in batch.failed],
+            "duration_s": round(batch.duration_s, 3), "rate_per_s": round(batch.rate_per_s, 1),
+        }, indent=2))
+        return
+    click.echo(f"replayed {batch.total} requests in {batch.duration_s:.2f}s "
+               f"({batch.rate_per_s:.0f}/s): {len(batch.identical)} identical, "
+               f"{len(batch.diverged)} diverged, {len(batch.failed)} failed")
+    for r in batch.diverged[:20]:
+        assert r.divergence is not None
+        click.echo(f"  DIVERGED {r.request_id}: {r.divergence.message}")
+    for r in batch.failed[:20]:
+        click.echo(f"  FAILED   {r.request_id}: {r.error}")
 
 
 def _render(result: Any, *, side_by_side: bool) -> None:

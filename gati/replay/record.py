@@ -1,25 +1,25 @@
-"""A request as the store recorded it, loaded for replay.
+"""A request as the store recorded it, shaped for replay.
 
-Loading many at once (a time window) reads requests and their steps in two queries per
-chunk, which is what lets batch replay run thousands of requests a second.
+Replay runs no SQL: it reads the store's one read model (``Store.timelines``, the same
+:class:`~gati.store.timeline.Timeline` that ``gati history`` shows) and keeps what a
+replay needs: the envelope, the steps of the attempt that answered, and the response
+the client got. Loading many at once (a time window) is two queries per chunk of ids,
+which is what lets batch replay run thousands of requests a second.
 """
 
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from gati.core.context import Snapshot, TaskState
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import GatiError
-from gati.store.tables import lifecycle_events, requests
+from gati.store.store import Store
+from gati.store.timeline import Timeline, TimelineStep
 
 
 class ReplayError(GatiError):
@@ -28,14 +28,24 @@ class ReplayError(GatiError):
     code = "replay_error"
 
 
-@dataclass(frozen=True, slots=True)
-class Step:
-    seq: int
-    stage: str
-    status: int | None
-    error_code: str | None
-    handler_id: str | None
-    detail: dict[str, Any]
+_NO_TIME = datetime.fromtimestamp(0, tz=UTC)
+
+if TYPE_CHECKING:
+    Step = TimelineStep
+else:
+
+    class Step(TimelineStep):
+        """Transitional: ``Step(seq, stage, status, error_code, handler_id, detail)``, the
+        argument order replay's own step type had, for ``gati/worker/journal.py`` until it
+        builds its steps with :func:`gati.store.timeline.step_of`. An instance *is* a
+        :class:`TimelineStep`, the record's one step type; type checkers see only that.
+        """
+
+        __slots__ = ()
+
+        def __init__(self, seq: int, stage: str, status: int | None, error_code: str | None,
+                     handler_id: str | None, detail: dict[str, Any]) -> None:
+            super().__init__(seq, stage, _NO_TIME, 0.0, handler_id, status, error_code, detail)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +57,15 @@ class RecordedResponse:
 
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
+    """What replay needs of a record: built from a :class:`Timeline` by :meth:`of`.
+
+    ``steps`` are the answering attempt's (see :func:`answering_attempt`), each with a
+    dict ``detail``. ``version`` served the request (``requests.version``).
+    """
+
     request_id: str
     envelope: RequestEnvelope
-    steps: tuple[Step, ...]
+    steps: tuple[TimelineStep, ...]
     response: RecordedResponse
     version: str | None
     handler_id: str | None = None
@@ -58,9 +74,43 @@ class RecordedRequest:
     # gateway had answered 503 (the refusal replays as a refusal).
     appended_at_us: int | None = None
 
+    @classmethod
+    def of(cls, timeline: Timeline) -> RecordedRequest | None:
+        """The replayable record in ``timeline``; None when its envelope or its answer is
+        not recorded (yet)."""
+        steps = [_with_fields(s) for s in answering_attempt(timeline.steps)]
+        responded = next((s for s in reversed(steps) if s.stage == "responded"), None)
+        if not timeline.recorded_envelope or timeline.method is None:
+            return None
+        if responded is None or responded.status is None:
+            return None
+        refused = next((s.detail for s in steps if s.stage == "refused"), None)
+        body = base64.b64decode(responded.detail.get("body_b64", ""))
+        headers = tuple((str(k), str(v)) for k, v in responded.detail.get("headers", []))
+        return cls(
+            request_id=timeline.request_id,
+            envelope=_envelope(timeline, refused),
+            steps=tuple(steps),
+            response=RecordedResponse(responded.status, headers, body),
+            version=timeline.version,
+            handler_id=timeline.handler_id,
+            received_at=timeline.received_at,
+            appended_at_us=None if refused is None else refused.get("appended_at_us"),
+        )
+
     @property
-    def effects(self) -> list[Step]:
+    def effects(self) -> list[TimelineStep]:
         return [s for s in self.steps if s.stage == "effect"]
+
+    def step(self, stage: str) -> TimelineStep | None:
+        """The first step of ``stage`` in the answering attempt, if any."""
+        return next((s for s in self.steps if s.stage == stage), None)
+
+    @property
+    def routed(self) -> dict[str, Any]:
+        """The ``routed`` step's detail (version asked for, plan, unhealthy), or {}."""
+        step = self.step("routed")
+        return {} if step is None else dict(step.detail)
 
     def snapshot_at(self, seq: int) -> Snapshot:
         for s in self.steps:
@@ -80,145 +130,71 @@ class RecordedRequest:
         )
 
 
-async def load(engine: AsyncEngine, request_ids: Sequence[str]) -> dict[str, RecordedRequest]:
+async def load(store: Store, request_ids: Sequence[str]) -> dict[str, RecordedRequest]:
     """Records of ``request_ids`` (missing or unfinished ones are left out)."""
     out: dict[str, RecordedRequest] = {}
-    for start in range(0, len(request_ids), 500):
-        chunk = list(request_ids[start : start + 500])
-        async with engine.connect() as conn:
-            rows = {
-                r["request_id"]: r
-                for r in (
-                    await conn.execute(sa.select(requests).where(requests.c.request_id.in_(chunk)))
-                ).mappings()
-            }
-            events = (
-                await conn.execute(
-                    sa.select(lifecycle_events)
-                    .where(lifecycle_events.c.request_id.in_(chunk))
-                    .order_by(lifecycle_events.c.request_id, lifecycle_events.c.seq)
-                )
-            ).mappings()
-            steps: dict[str, list[Step]] = {}
-            for e in events:
-                steps.setdefault(e["request_id"], []).append(
-                    Step(
-                        e["seq"],
-                        e["stage"],
-                        e["status"],
-                        e["error_code"],
-                        e["handler_id"],
-                        _json(e["detail"]),
-                    )
-                )
-        for rid, row in rows.items():
-            rec = _build(row, steps.get(rid, []))
-            if rec is not None:
-                out[rid] = rec
+    for rid, timeline in (await store.timelines(request_ids)).items():
+        record = RecordedRequest.of(timeline)
+        if record is not None:
+            out[rid] = record
     return out
 
 
-async def load_one(engine: AsyncEngine, request_id: str) -> RecordedRequest:
-    found = await load(engine, [request_id])
-    if request_id in found:
-        return found[request_id]
-    async with engine.connect() as conn:
-        exists = (
-            await conn.execute(
-                sa.select(requests.c.request_id, requests.c.status).where(
-                    requests.c.request_id == request_id
-                )
-            )
-        ).first()
-    if exists is None:
+async def load_one(store: Store, request_id: str) -> RecordedRequest:
+    """The record of ``request_id``.
+
+    Raises:
+        ReplayError: nothing is recorded for it, or not yet its envelope and answer.
+    """
+    timeline = await store.timeline(request_id)
+    if timeline is None:
         raise ReplayError(f"no recorded request {request_id!r}")
-    raise ReplayError(
-        f"request {request_id} has no complete record yet (no answer recorded; "
-        "is the recorder running?)"
-    )
-
-
-async def window(
-    engine: AsyncEngine,
-    *,
-    since: datetime,
-    until: datetime | None,
-    handler: str | None,
-    limit: int | None = None,
-) -> list[str]:
-    q = (
-        sa.select(requests.c.request_id)
-        .where(
-            requests.c.received_at >= since,
-            requests.c.status.is_not(None),
-            requests.c.method.is_not(None),
+    record = RecordedRequest.of(timeline)
+    if record is None:
+        raise ReplayError(
+            f"request {request_id} has no complete record yet (no answer recorded; "
+            "is the recorder running?)"
         )
-        .order_by(requests.c.received_at)
-    )
-    if until is not None:
-        q = q.where(requests.c.received_at < until)
-    if handler is not None:
-        q = q.where(requests.c.handler_id == handler)
-    if limit is not None:
-        q = q.limit(limit)
-    async with engine.connect() as conn:
-        return [r[0] for r in await conn.execute(q)]
+    return record
 
 
-def _json(text: str | None) -> dict[str, Any]:
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {"unparsable": text[:200]}
-    return value if isinstance(value, dict) else {"value": value}
-
-
-def _us(moment: datetime | None) -> int:
-    return 0 if moment is None else int(moment.timestamp() * 1_000_000)
-
-
-def answering_attempt(steps: Sequence[Step]) -> list[Step]:
+def answering_attempt(steps: Sequence[TimelineStep]) -> list[TimelineStep]:
     """The steps of the attempt that answered: after the last ``resumed`` step, if a
     worker died mid-request, and without notes of later redeliveries."""
     start = max((s.seq for s in steps if s.stage == "resumed"), default=-1)
     return [s for s in steps if s.seq > start and s.stage != "redelivered"]
 
 
-def _build(row: Any, all_steps: list[Step]) -> RecordedRequest | None:
-    steps = answering_attempt(all_steps)
-    responded = next((s for s in reversed(steps) if s.stage == "responded"), None)
-    if responded is None or row["method"] is None or responded.status is None:
-        return None
-    headers = tuple((str(k), str(v)) for k, v in json.loads(row["headers"] or "[]"))
-    env = RequestEnvelope(
-        request_id=row["request_id"],
-        gateway_id=row["gateway_id"] or "replay",
+def _with_fields(step: TimelineStep) -> TimelineStep:
+    """``step`` with a dict detail, as replay reads details: {} for none, the text kept
+    under ``unparsable`` when it was not JSON, any other JSON value under ``value``."""
+    d = step.detail
+    if isinstance(d, dict):
+        return step
+    if d is None:
+        return replace(step, detail={})
+    return replace(step, detail={"unparsable": d[:200]} if isinstance(d, str) else {"value": d})
+
+
+def _us(moment: datetime | None) -> int:
+    return 0 if moment is None else int(moment.timestamp() * 1_000_000)
+
+
+def _envelope(timeline: Timeline, refused: dict[str, Any] | None) -> RequestEnvelope:
+    assert timeline.method is not None
+    return RequestEnvelope(
+        request_id=timeline.request_id,
+        gateway_id=timeline.gateway_id or "replay",
         reply_topic="",
         reply_partition=0,
-        received_at_us=_us(row["received_at"]),
-        deadline_at_us=_us(row["deadline_at"]),
-        method=row["method"],
-        path=row["path"],
-        query=row["query"] or "",
-        headers=headers,
-        body=row["body"] or b"",
-        client=row["client"],
-        version_pref=row["version_pref"],
-    )
-    refused = next((s.detail for s in steps if s.stage == "refused"), None)
-    if refused is not None:
-        env = replace(env, accept_by_us=refused.get("accept_by_us"))
-    body = base64.b64decode(responded.detail.get("body_b64", ""))
-    resp_headers = tuple((str(k), str(v)) for k, v in responded.detail.get("headers", []))
-    return RecordedRequest(
-        request_id=row["request_id"],
-        envelope=env,
-        steps=tuple(steps),
-        response=RecordedResponse(responded.status, resp_headers, body),
-        version=row["version"],
-        handler_id=row["handler_id"],
-        received_at=row["received_at"],
-        appended_at_us=None if refused is None else refused.get("appended_at_us"),
+        received_at_us=_us(timeline.received_at),
+        deadline_at_us=_us(timeline.deadline_at),
+        method=timeline.method,
+        path=timeline.path or "",
+        query=timeline.query or "",
+        headers=timeline.headers,
+        body=timeline.body,
+        client=timeline.client,
+        version_pref=timeline.version_pref,
+        accept_by_us=None if refused is None else refused.get("accept_by_us"),
     )

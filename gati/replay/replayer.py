@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Snapshot
+from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
-from gati.core.pipeline import Delivery, Pipeline
+from gati.core.pipeline import Delivery, Outcome, Pipeline
 from gati.core.ports import SystemClock
 from gati.core.scope import RequestScope
-from gati.core.timescape import HealthTracker
+from gati.core.timescape import Family, HealthTracker, VersionUnavailable
 from gati.errors import GatiError
 from gati.replay.compare import (
     first_trace_difference,
@@ -36,8 +36,8 @@ from gati.replay.compare import (
     unused_effects,
 )
 from gati.replay.ledger import Divergence, ReplayEffects
-from gati.replay.record import RecordedRequest, ReplayError, load, load_one, window
-from gati.wiring import app_config, services
+from gati.replay.record import RecordedRequest, ReplayError, load, load_one
+from gati.store.store import Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,8 +144,49 @@ class _FixedHealth(HealthTracker):
         return self._sick
 
 
+@dataclass(frozen=True, slots=True)
+class _Route:
+    """How one replay is routed: the version the envelope asks for, the versions that
+    cannot serve, and whether it is served by another version than the record was
+    (``across``: then routing and transformer steps differ by design, not compared)."""
+
+    preference: str | None
+    inactive: set[str]
+    unhealthy: set[str]
+    across: bool = False
+
+
+class _Ledgers:
+    """The effects of one replay: served from the record, divergences collected."""
+
+    def __init__(self, record: RecordedRequest, at: int | None, live: bool) -> None:
+        self.recorded = [s for s in record.effects if at is None or s.seq > at]
+        self.live = live
+        self.divergences: list[Divergence] = []
+        self.made: list[ReplayEffects] = []
+
+    def __call__(self, scope: RequestScope) -> ReplayEffects:
+        live = LiveEffects(scope) if self.live else None
+        ledger = ReplayEffects(
+            scope, self.recorded, live=live, on_divergence=self.divergences.append
+        )
+        self.made.append(ledger)
+        return ledger
+
+    def first_divergence(self) -> Divergence | None:
+        if self.divergences:
+            return self.divergences[0]
+        return unused_effects(self.made[0].unused) if self.made else None
+
+
 class Replayer:
-    """Replays recorded requests of ``app`` from the database behind ``engine``."""
+    """Replays recorded requests of ``app`` from the database behind ``engine``.
+
+    ``version``: serve each request with this version instead of the recorded one, the
+    way the live system serves a client pinned to the version it asked for: its request
+    carried up through the transformers, the response back down, then compared with
+    what the client got. ``raw``: hand the recorded request to ``version`` as it is.
+    """
 
     def __init__(
         self,
@@ -153,13 +194,18 @@ class Replayer:
         app: App,
         engine: AsyncEngine,
         version: str | None = None,
+        raw: bool = False,
         live: bool = False,
         settings: Settings | None = None,
         live_modules: dict[str, Any] | None = None,
     ) -> None:
         self.app = app
         self.engine = engine
+        self.store = Store(engine)
         self.version = version
+        if raw and version is None:
+            raise ReplayError("--raw applies to a replay against another version (--version)")
+        self.raw = raw
         self.settings = settings or Settings()
         if live and self.settings.environment == "production":
             raise ReplayError(
@@ -175,59 +221,40 @@ class Replayer:
         }
         self.live = live
         # Secret lookups are effects: replay serves them from the record, never a source.
-        self.services = services(app, app_config(app, self.settings), modules)
+        self.services = Services(modules=modules, config={})
 
     async def replay(self, request_id: str, *, at: int | None = None) -> ReplayResult:
-        return await self.replay_record(await load_one(self.engine, request_id), at=at)
+        return await self.replay_record(await load_one(self.store, request_id), at=at)
 
     async def replay_record(
         self, record: RecordedRequest, *, at: int | None = None
     ) -> ReplayResult:
         started = time.perf_counter()
         resume: Snapshot | None = record.snapshot_at(at) if at is not None else None
-        divergences: list[Divergence] = []
-        effects_ref: list[ReplayEffects] = []
-        recorded_effects = [s for s in record.effects if at is None or s.seq > at]
-
-        def effects(scope: RequestScope) -> ReplayEffects:
-            live = LiveEffects(scope) if self.live else None
-            ledger = ReplayEffects(
-                scope, recorded_effects, live=live, on_divergence=divergences.append
-            )
-            effects_ref.append(ledger)
-            return ledger
-
-        inactive, unhealthy = self._unavailable(record)
-        pipeline = Pipeline(
-            self.app,
-            self.services,
-            clock=SystemClock(),
-            effects=effects,
-            versions=_Pinned(inactive),
-            health=_FixedHealth(unhealthy),
-            snapshots="off",
-            serialize_details=False,
-        )
-        envelope = self._envelope(record)
+        ledgers = _Ledgers(record, at, self.live)
         try:
+            route = self._route(record)
+            pipeline = Pipeline(
+                self.app,
+                self.services,
+                clock=SystemClock(),
+                effects=ledgers,
+                versions=_Pinned(route.inactive),
+                health=_FixedHealth(route.unhealthy),
+                snapshots="off",
+                serialize_details=False,
+            )
             outcome = await pipeline.process(
-                envelope, resume=resume, delivery=Delivery(appended_at_us=record.appended_at_us))
+                self._envelope(record, route.preference), resume=resume,
+                delivery=Delivery(appended_at_us=record.appended_at_us))
         except GatiError as exc:
             return self._failed(record, started, exc.message)
-        want = recorded_trace(record, after_seq=at if at is not None else -1)
-        got = replayed_trace(outcome.events, outcome.raw_details)
-        if at is not None and "routed" in " ".join(got[:3]):
-            got = got[next(i for i, s in enumerate(got) if s.startswith("routed")) + 1 :]
-            want = [s for s in want if not s.startswith(("hook_start", "hook_end")) or s in got]
-        divergence = divergences[0] if divergences else None
-        if divergence is None and effects_ref:
-            divergence = unused_effects(effects_ref[0].unused)
+        want, got = _traces(record, outcome, at)
+        compared = (_same_route(want), _same_route(got)) if route.across else (want, got)
         divergence = (
-            divergence or response_difference(record, outcome) or first_trace_difference(want, got)
-        )
-        routed: dict[str, Any] = next(
-            (outcome.raw_details[i] or {} for i, e in enumerate(outcome.events)
-             if e.stage == "routed"), {}
+            ledgers.first_divergence()
+            or response_difference(record, outcome)
+            or first_trace_difference(*compared)
         )
         return ReplayResult(
             request_id=record.request_id,
@@ -236,7 +263,7 @@ class Replayer:
             recorded_status=record.response.status,
             replayed_status=outcome.response.status,
             recorded_version=record.version,
-            replayed_version=routed.get("version"),
+            replayed_version=_served_version(outcome),
             recorded_trace=tuple(want),
             replayed_trace=tuple(got),
             recorded_body=record.response.body,
@@ -257,20 +284,17 @@ class Replayer:
         if request_ids is None:
             if since is None:
                 raise ReplayError("give request ids or a window start (since)")
-            request_ids = await window(self.engine, since=since, until=until, handler=handler)
+            request_ids = await self.store.window(since=since, until=until, handler=handler)
         started = time.perf_counter()
         same: list[str] = []
         diverged: list[ReplayResult] = []
         failed: list[ReplayResult] = []
         for start in range(0, len(request_ids), 500):
             chunk = list(request_ids[start : start + 500])
-            records = await load(self.engine, chunk)
+            records = await load(self.store, chunk)
             for rid in chunk:
                 rec = records.get(rid)
-                if rec is None:
-                    result = _missing(rid)
-                else:
-                    result = await self.replay_record(rec)
+                result = _missing(rid) if rec is None else await self.replay_record(rec)
                 if result.error is not None:
                     failed.append(result)
                 elif result.identical:
@@ -287,17 +311,70 @@ class Replayer:
             time.perf_counter() - started,
         )
 
+    def _route(self, record: RecordedRequest) -> _Route:
+        """Which version the replay asks for, and which versions cannot serve it.
+
+        Raises:
+            GatiError: ``version`` cannot serve this request as the live system would.
+        """
+        asked = record.routed.get("requested_version") or record.version
+        if self.version is None:
+            inactive, unhealthy = self._unavailable(record)
+            return _Route(asked or record.envelope.version_pref, inactive, unhealthy)
+        family = self._family(record)
+        if self.raw or family is None or asked is None:
+            # Raw, or never routed to a handler (rejected, unknown route): no version to
+            # carry the request from; it goes to ``version`` as it is.
+            return _Route(self.version, set(), set(), across=self.raw)
+        return self._pinned(family, asked, record.version)
+
+    def _family(self, record: RecordedRequest) -> Family | None:
+        """The handler family the recorded request routes to, found as the live system
+        finds it (by method and path), or None when it routes nowhere now."""
+        try:
+            return self.app.router.match(record.envelope.method, record.envelope.path).route.target
+        except GatiError:
+            return None
+
+    def _pinned(self, family: Family, asked: str, served: str | None) -> _Route:
+        """Serve a client pinned to ``asked`` with ``self.version``, as the live system does
+        when the versions from ``asked`` up to it cannot serve: through the transformers.
+
+        Raises:
+            GatiError: ``version`` is unknown, older than ``asked``, or not reachable.
+        """
+        assert self.version is not None
+        target = family.resolve(self.version).label
+        labels = [v.label for v in family.versions]
+        if asked not in labels:
+            raise ReplayError(
+                f"{family.handler_id} no longer has version {asked}, the one the client "
+                f"asked for; --raw hands the recorded request to {target} as it is")
+        if labels.index(target) < labels.index(asked):
+            raise ReplayError(
+                f"{target} is older than {asked}, the version the client asked for, and the "
+                "live system never serves a client an older version; --raw hands the "
+                f"recorded request to {target} as it is")
+        between = set(labels[labels.index(asked) : labels.index(target)])
+        try:
+            family.plan(family.label_of(asked), between)
+        except VersionUnavailable:
+            raise ReplayError(
+                f"no transformers carry {family.handler_id} from {asked} up to {target}; "
+                f"--raw hands the recorded request to {target} as it is") from None
+        return _Route(asked, between, set(), across=target != served)
+
     def _unavailable(self, record: RecordedRequest) -> tuple[set[str], set[str]]:
         """The versions that could not serve when the request was recorded.
 
         A request carried to a later version through transformers replays the same way:
         the versions between the one it asked for and the one that served are inactive
-        again (or unhealthy, as recorded), unless another version is asked for.
+        again (or unhealthy, as recorded).
         """
-        routed = next((s.detail for s in record.steps if s.stage == "routed"), {})
-        if self.version is not None or routed.get("plan") != "transformed":
+        routed = record.routed
+        if routed.get("plan") != "transformed":
             return set(), set()
-        family = self.app.families.get(record.handler_id or "")
+        family = self._family(record)
         if family is None:
             return set(), set()
         labels = [v.label for v in family.versions]
@@ -308,20 +385,17 @@ class Replayer:
         sick = set(routed.get("unhealthy", [])) & between
         return between - sick, sick
 
-    def _envelope(self, record: RecordedRequest) -> RequestEnvelope:
+    def _envelope(self, record: RecordedRequest, preference: str | None) -> RequestEnvelope:
         env = record.envelope
         now = SystemClock().now_us()
-        stages = {s.stage for s in record.steps}
         budget = max(1_000_000, env.deadline_at_us - env.received_at_us)
-        deadline = now - 1 if "expired" in stages else now + budget
+        deadline = now - 1 if record.step("expired") is not None else now + budget
         rejection = None
-        if "rejected" in stages:
-            step = next(s for s in record.steps if s.stage == "rejected")
+        rejected = record.step("rejected")
+        if rejected is not None:
             message = _error_message(record.response.body)
-            rejection = Rejection(step.status or 400, step.error_code or "rejected", message)
-        routed = next((s.detail for s in record.steps if s.stage == "routed"), {})
-        pref = self.version or routed.get("requested_version") or record.version \
-            or env.version_pref
+            rejection = Rejection(rejected.status or 400, rejected.error_code or "rejected",
+                                  message)
         return RequestEnvelope(
             request_id=env.request_id,
             gateway_id=env.gateway_id,
@@ -335,7 +409,7 @@ class Replayer:
             headers=env.headers,
             body=env.body,
             client=env.client,
-            version_pref=pref,
+            version_pref=preference,
             rejection=rejection,
             accept_by_us=env.accept_by_us,  # with the recorded append time: refused again
         )
@@ -356,6 +430,32 @@ class Replayer:
             (time.perf_counter() - started) * 1000,
             error,
         )
+
+
+def _traces(record: RecordedRequest, outcome: Outcome, at: int | None) -> tuple[list[str],
+                                                                                  list[str]]:
+    """The recorded and replayed traces, from step ``at`` on when resuming a snapshot."""
+    want = recorded_trace(record, after_seq=at if at is not None else -1)
+    got = replayed_trace(outcome.events, outcome.raw_details)
+    if at is not None and "routed" in " ".join(got[:3]):
+        got = got[next(i for i, s in enumerate(got) if s.startswith("routed")) + 1 :]
+        want = [s for s in want if not s.startswith(("hook_start", "hook_end")) or s in got]
+    return want, got
+
+
+def _same_route(trace: list[str]) -> list[str]:
+    """A trace without the steps that name versions (routing and transformers), which
+    differ by design when another version serves."""
+    return [s for s in trace if not s.startswith(("routed ", "transform "))]
+
+
+def _served_version(outcome: Outcome) -> str | None:
+    routed: dict[str, Any] = next(
+        (outcome.raw_details[i] or {} for i, e in enumerate(outcome.events)
+         if e.stage == "routed"), {}
+    )
+    version = routed.get("version")
+    return None if version is None else str(version)
 
 
 def _missing(rid: str) -> ReplayResult:

@@ -24,6 +24,9 @@ from gati.core.envelopes import LifecycleEvent, RequestEnvelope, Stage
 from gati.errors import ConfigError, StoreError
 from gati.store.errors import map_store_errors
 from gati.store.tables import lifecycle_events, requests
+from gati.store.timeline import IN_CHUNK, answered_window, read_timelines
+from gati.store.timeline import Timeline as Timeline  # re-exported for readers
+from gati.store.timeline import TimelineStep as TimelineStep  # re-exported for readers
 
 _ENVELOPE_COLUMNS = (
     "received_at",
@@ -55,53 +58,6 @@ class LifecycleRow:
     status: int | None
     error_code: str | None
     detail: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineStep:
-    """One lifecycle step; ``detail`` is its parsed JSON (the raw text if not JSON)."""
-
-    seq: int
-    stage: str
-    at: datetime
-    ms_since_start: float
-    handler_id: str | None
-    status: int | None
-    error_code: str | None
-    detail: Any
-
-
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    """A request as recorded: its envelope and outcome, and its steps in order.
-
-    Fields come from the ``requests`` row when it is recorded and from the lifecycle
-    steps otherwise (the two arrive on different topics). ``version`` is the one the
-    ``routed`` step names; ``duration_ms`` runs from the gateway receiving the request
-    to the answer, or spans the recorded steps when either end is missing.
-    """
-
-    request_id: str
-    recorded_envelope: bool
-    method: str | None
-    path: str | None
-    query: str | None
-    client: str | None
-    gateway_id: str | None
-    version_pref: str | None
-    received_at: datetime | None
-    completed_at: datetime | None
-    handler_id: str | None
-    version: str | None
-    status: int | None
-    error_code: str | None
-    duration_ms: float | None
-    steps: tuple[TimelineStep, ...]
-    body_schema: int | None = None  # the schema a typed body travelled in on Kafka
-
-    @property
-    def answered(self) -> bool:
-        return self.status is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,26 +226,32 @@ class Store:
                 return int((await conn.execute(query)).scalar_one())
 
     async def timeline(self, request_id: str) -> Timeline | None:
-        """Everything recorded about one request, or None when nothing is.
+        """Everything recorded about one request, or None when nothing is."""
+        return (await self.timelines([request_id])).get(request_id)
 
-        Reads the tables directly (not the views), so it works at any schema revision.
+    async def timelines(self, request_ids: Sequence[str]) -> dict[str, Timeline]:
+        """The timelines of ``request_ids`` that have anything recorded, by id.
+
+        Two queries per 500 ids, whatever their number of steps: replay loads its
+        batches this way.
         """
-        q = (
-            sa.select(lifecycle_events)
-            .where(lifecycle_events.c.request_id == request_id)
-            .order_by(lifecycle_events.c.seq)
-        )
-        with map_store_errors(f"reading request {request_id}"):
+        with map_store_errors(f"reading {len(request_ids)} requests"):
             async with self.engine.connect() as conn:
-                row = (
-                    await conn.execute(
-                        sa.select(requests).where(requests.c.request_id == request_id)
-                    )
-                ).mappings().first()
-                events = (await conn.execute(q)).mappings().all()
-        if row is None and not events:
-            return None
-        return build_timeline(request_id, dict(row) if row else None, [dict(e) for e in events])
+                return await read_timelines(conn, request_ids)
+
+    async def window(
+        self, *, since: datetime, until: datetime | None = None, handler: str | None = None,
+        limit: int | None = None,
+    ) -> list[str]:
+        """Ids of the answered requests received in [since, until), oldest first.
+
+        Only requests whose envelope is recorded (replay needs it); ``handler``: only
+        this handler id.
+        """
+        query = answered_window(since=since, until=until, handler=handler, limit=limit)
+        with map_store_errors(f"listing requests received since {since.isoformat()}"):
+            async with self.engine.connect() as conn:
+                return [r[0] for r in await conn.execute(query)]
 
     async def prune(
         self, before: datetime, *, batch_size: int = 1000, dry_run: bool = False
@@ -321,7 +283,7 @@ class Store:
                         if not ids:
                             break
                         batches += 1
-                        for chunk in _chunks(ids, _IN_CHUNK):
+                        for chunk in _chunks(ids, IN_CHUNK):
                             n_events += await _delete(conn, lifecycle_events, chunk)
                             if has_row:
                                 n_requests += await _delete(conn, requests, chunk)
@@ -386,7 +348,12 @@ async def _copy_events(conn: AsyncConnection, events: Iterable[LifecycleEvent]) 
 
 
 def _routed_version(detail: str) -> str | None:
-    """The version that served a request, from its ``routed`` step."""
+    """The version that served a request, from its ``routed`` step.
+
+    The one place the version is derived: ``record`` writes it to ``requests.version``,
+    and every reader (history, replay, the views' users) takes that column as the truth.
+    A lifecycle event carries its detail only as JSON text, hence the parse here.
+    """
     try:
         value = json.loads(detail).get("version")
     except (ValueError, AttributeError):
@@ -422,86 +389,6 @@ def _event_row(ev: LifecycleEvent) -> dict[str, Any]:
         "detail": ev.detail,
         "worker_id": ev.worker_id,
     }
-
-
-def _parse_detail(text: str | None) -> Any:
-    if text is None:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _ms(later: datetime, earlier: datetime) -> float:
-    return round((later - earlier).total_seconds() * 1000, 3)
-
-
-def build_timeline(
-    request_id: str, row: dict[str, Any] | None, events: Sequence[dict[str, Any]]
-) -> Timeline:
-    """Assemble a Timeline from a ``requests`` row (or None) and ``lifecycle_events`` rows."""
-    start = events[0]["at"] if events else None  # the first step, in seq order
-    steps = tuple(
-        TimelineStep(
-            seq=e["seq"],
-            stage=e["stage"],
-            at=e["at"],
-            ms_since_start=_ms(e["at"], start) if start is not None else 0.0,
-            handler_id=e["handler_id"],
-            status=e["status"],
-            error_code=e["error_code"],
-            detail=_parse_detail(e["detail"]),
-        )
-        for e in events
-    )
-    first: dict[str, TimelineStep] = {}
-    for step in steps:
-        first.setdefault(step.stage, step)
-    received = first.get(Stage.RECEIVED.value)
-    routed = first.get(Stage.ROUTED.value)
-    responded = first.get(Stage.RESPONDED.value)
-    got = row or {}
-
-    def from_detail(step: TimelineStep | None, key: str) -> Any:
-        return step.detail.get(key) if step and isinstance(step.detail, dict) else None
-
-    received_at = got.get("received_at")
-    completed_at = got.get("completed_at") or (responded.at if responded else None)
-    if received_at is not None and completed_at is not None:
-        duration: float | None = _ms(completed_at, received_at)
-    elif steps:
-        duration = _ms(steps[-1].at, steps[0].at)
-    else:
-        duration = None
-    handler_id = got.get("handler_id") or (routed.handler_id if routed else None)
-    if handler_id is None and responded is not None:
-        handler_id = responded.handler_id
-    version = from_detail(routed, "version")
-    return Timeline(
-        request_id=request_id,
-        recorded_envelope=received_at is not None,
-        method=got.get("method") or from_detail(received, "method"),
-        path=got.get("path") or from_detail(received, "path"),
-        query=got.get("query"),
-        client=got.get("client"),
-        gateway_id=got.get("gateway_id") or from_detail(received, "gateway"),
-        version_pref=got.get("version_pref"),
-        body_schema=got.get("body_schema"),
-        received_at=received_at,
-        completed_at=completed_at,
-        handler_id=handler_id,
-        version=None if version is None else str(version),
-        status=got.get("status") if got.get("status") is not None else (
-            responded.status if responded else None
-        ),
-        error_code=got.get("error_code") or (responded.error_code if responded else None),
-        duration_ms=duration,
-        steps=steps,
-    )
-
-
-_IN_CHUNK = 500  # ids per IN (...) list: well under every driver's parameter limit
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -1,4 +1,7 @@
-"""gati replay --version: the same recorded request against another version, diffed."""
+"""gati replay --version --raw: the same recorded request handed to another version, diffed.
+
+(Without --raw the request goes through the transformers: test_replay_timescape.py.)
+"""
 
 from __future__ import annotations
 
@@ -47,14 +50,15 @@ def test_replay_against_v2_shows_the_response_and_trace_diff(
     assert same.exit_code == 0, same.output
     assert "identical" in same.output
 
-    other = runner.invoke(cli, ["replay", rid, "--app", APP, "--version", "v2"])
+    other = runner.invoke(cli, ["replay", rid, "--app", APP, "--version", "v2", "--raw"])
     assert other.exit_code == 1, other.output
     assert "version 2024-01-01), replay 200 (version 2025-01-01)" in other.output
     assert "response body differs at $.firstName" in other.output
     assert "routed 2024-01-01" in other.output and "routed 2025-01-01" in other.output
     assert '"name":"Ada Lovelace"' in other.output and '"firstName":"Ada"' in other.output
 
-    as_json = runner.invoke(cli, ["replay", rid, "--app", APP, "--version", "v2", "--json"])
+    as_json = runner.invoke(cli, ["replay", rid, "--app", APP, "--version", "v2", "--raw",
+                                     "--json"])
     assert as_json.exit_code == 1
     assert '"identical": false' in as_json.output
 
