@@ -1,18 +1,50 @@
-"""Gati's one error root and its small tree.
+"""Gati's one error root and its tree: every error Gati raises on purpose.
 
 Every error carries a stable ``code``: it is what lifecycle events record and what HTTP
-error bodies expose, so it must never change once released::
+error bodies expose, so it must never change once released. ``status`` is the HTTP
+status it answers with when it ends a request. The whole tree, with where each class
+lives (``tests/unit/test_error_tree.py`` holds it to the code)::
 
-    GatiError
-    ├── ConfigError            config / CLI input that cannot be used
-    ├── AppError               an app that cannot be loaded or registered
-    ├── RoutingError           no route, or method not allowed
-    ├── RequestError           a request the handler must not see (bad body, too large)
-    ├── CodecError             bytes that are not a message we accept
-    ├── StoreError             the database refused or is unreachable
-    │   └── StoreUnavailable   the database cannot be reached (gati.store.errors maps it)
-    ├── BackendUnavailable     the log (Kafka) cannot take or give messages now
-    └── ReplayDivergence       a replay that did not follow the record
+    GatiError [gati_error]
+    ├── ConfigError [config_error]               config / CLI input that cannot be used
+    ├── AppError [app_error]                     an app that cannot be loaded or registered
+    │   └── MetricsError [metrics_error]         observability.metrics: a clashing metric
+    ├── RoutingError [not_found] 404             no route
+    │   └── MethodNotAllowed [method_not_allowed] 405
+    ├── RequestError [bad_request] 400           a request the handler must not see
+    │   ├── ValidationFailed [validation_failed] types.contract: breaks its contract
+    │   └── TransformFailed [transform_failed]   a version's request transformer failed
+    ├── CodecError [codec_error]                 bytes that are not a message we accept
+    │   └── UnknownBodySchema [body_schema_unknown]  codec.bodies
+    ├── StoreError [store_error]                 the database refused (store.errors maps it)
+    │   ├── StoreUnavailable [store_unavailable] 503  the database cannot be reached now
+    │   ├── SchemaNotFound [schema_not_found] 404     store.schemas
+    │   └── SchemaIncompatible [schema_incompatible] 409  store.schemas
+    ├── BackendUnavailable [backend_unavailable] 503  the log cannot take or give messages
+    ├── ReplayDivergence [replay_divergence]     a replay that did not follow the record
+    ├── ReplayError [replay_error]               replay.record: a replay that cannot run
+    ├── TimescapeError [timescape_error]         store.versions: an operator action refused
+    ├── VersionNotFound [unknown_version] 404    core.timescape
+    ├── MalformedVersion [malformed_version] 400 core.timescape
+    ├── VersionUnavailable [version_unavailable] 503  core.timescape: none can serve
+    ├── HandlerTimeout [handler_timeout] 504     core.lcc
+    ├── HookTimeout [hook_timeout] 504           core.hooks
+    ├── ModuleTimeout [module_timeout] 504       core.effects (also a TimeoutError)
+    ├── JournalUnavailable [journal_unavailable] 503  core.effects: intent not durable
+    ├── EffectOutcomeUnknown [effect_outcome_unknown] core.effects: cut off mid-call
+    ├── UnknownModule [unknown_module]           core.context: gctx.modules.<name>
+    ├── SecretNotFound [secret_not_found]        core.context: gctx.secrets.get
+    ├── ResponseAlreadySent [response_already_sent]  core.http
+    ├── ScriptError [script_error]               testing: a module call no script covers
+    │   ├── UnscriptedCall [unscripted_call]
+    │   └── ScriptExhausted [script_exhausted]
+    └── SimulationError [simulation_error]       simulate: a run that cannot be made
+
+Outside the tree on purpose: ``simulate.InjectedFailure`` is a ``ConnectionError``
+(it stands for a module's transport failing, so retry policies treat it as one);
+``replay.ledger.ReplayedModuleError`` stands for a recorded *module* error whose class
+could not be rebuilt; ``codegen``'s ``GatiApiError`` lives in generated clients, which
+do not depend on Gati; the gateway's ``_TooLarge`` never leaves its module.
 """
 
 from __future__ import annotations
@@ -92,3 +124,9 @@ class BackendUnavailable(GatiError):
 
 class ReplayDivergence(GatiError):
     code = "replay_divergence"
+
+
+class TransformFailed(RequestError):
+    """A request transformer between the asked-for version and the serving one failed."""
+
+    code = "transform_failed"

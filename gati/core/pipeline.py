@@ -28,17 +28,12 @@ from gati.core.ports import Clock
 from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan, VersionUnavailable
-from gati.errors import GatiError, MethodNotAllowed, RoutingError
+from gati.errors import GatiError, MethodNotAllowed, RoutingError, TransformFailed
 from gati.types.contract import ValidationFailed
 from gati.types.secrets import secret_strings
 
 _JSON = (("content-type", "application/json"),)
 EffectsFactory = Callable[[RequestScope], Effects]
-
-
-class TransformFailed(GatiError):
-    code = "transform_failed"
-    status = 400
 
 
 SnapshotMode = Literal["off", "on_error", "always"]
