@@ -89,7 +89,10 @@ def build_faust_app(
         broker_commit_every=100,
         broker_commit_interval=0.5,
         datadir=tempfile.mkdtemp(prefix="gati-faust-"),
-        stream_wait_empty=False,
+        # Revocation waits for in-flight requests: the next owner of a partition must
+        # not resume a request this worker is still running (the effect journal would
+        # see half its steps). Handlers are short; the rebalance waits for them.
+        stream_wait_empty=True,
     )
     source = fapp.topic(settings.requests_topic, value_serializer="raw", key_serializer="raw")
 
