@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import socket
 import uuid
 from collections.abc import Iterator
@@ -44,7 +45,33 @@ def _need(service: str, host: str, port: int, how: str) -> None:
 def kafka_bootstrap() -> str:
     host, _, port = KAFKA.split(",")[0].rpartition(":")
     _need("Kafka", host or "localhost", int(port), "scripts/kafka.sh start")
+    asyncio.run(_delete_old_test_topics(KAFKA))
     return KAFKA
+
+
+# Topics of earlier test runs: unique prefixes (t1a2b3c4d5e.requests, ...) per system.
+_TEST_TOPIC = re.compile(r"^([a-z]?[0-9a-f]{8,12}|tsigterm\d+)\.")
+
+
+async def _delete_old_test_topics(bootstrap: str) -> None:
+    """Delete what earlier runs left on the test broker, before this run makes its own.
+
+    Every test system declares topics under a fresh prefix and none deletes them; a
+    broker with thousands of partitions takes long to restart after kill -9, which the
+    fault suite does. Only names of that shape go; nothing this run made exists yet.
+    """
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="gati-tests")
+    try:
+        await admin.start()
+        old = [t for t in await admin.list_topics() if _TEST_TOPIC.match(t)]
+        for i in range(0, len(old), 200):
+            await admin.delete_topics(old[i : i + 200], timeout_ms=60_000)
+    except Exception as exc:  # a broker that refuses is the tests' problem, not this
+        print(f"conftest: could not delete old test topics: {exc!r}")
+    finally:
+        await admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -176,9 +176,10 @@ async def test_kill_the_broker(fault_system: FaultSystem, emit: Emit) -> None:
             await load.until(load.now() + 3)
         return load.now()
 
-    # The broker takes 15-20 s to come back (kafka.sh start waits for "Kafka Server started").
+    # The broker takes 15-30 s to come back (kafka.sh start waits for "Kafka Server
+    # started", then every partition needs its leader again), more with many partitions.
     report, problems = await run_scenario(fault_system, "kill -9 broker", fault, emit,
-                                          duration=45)
+                                          duration=60)
     if not report.statuses[503]:
         problems.append("no request was answered 503 while the broker was dead")
     finish(report, fault_system, problems)
