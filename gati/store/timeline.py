@@ -201,18 +201,12 @@ def build_timeline(
 
 
 def _steps(events: Sequence[Mapping[Any, Any]]) -> tuple[TimelineStep, ...]:
-    start = events[0]["at"] if events else None  # the first step, in seq order
+    if not events:
+        return ()
+    start = events[0]["at"]  # the first step, in seq order
     return tuple(
-        TimelineStep(
-            seq=e["seq"],
-            stage=e["stage"],
-            at=e["at"],
-            ms_since_start=_ms(e["at"], start) if start is not None else 0.0,
-            handler_id=e["handler_id"],
-            status=e["status"],
-            error_code=e["error_code"],
-            detail=parse_detail(e["detail"]),
-        )
+        TimelineStep(e["seq"], e["stage"], e["at"], _ms(e["at"], start), e["handler_id"],
+                     e["status"], e["error_code"], parse_detail(e["detail"]))
         for e in events
     )
 
