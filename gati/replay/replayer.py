@@ -23,7 +23,7 @@ from gati.core.app import App
 from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
-from gati.core.pipeline import Delivery, Outcome, Pipeline
+from gati.core.pipeline import Delivery, Outcome, Pipeline, PipelineOptions, SnapshotPolicy
 from gati.core.ports import SystemClock
 from gati.core.scope import RequestScope
 from gati.core.timescape import Family, HealthTracker, VersionUnavailable
@@ -144,6 +144,10 @@ class _FixedHealth(HealthTracker):
         return self._sick
 
 
+# Replay takes no snapshots of its own, and compares step details as the objects they are.
+_OPTIONS = PipelineOptions(snapshots=SnapshotPolicy("off"), details_as_objects=True)
+
+
 @dataclass(frozen=True, slots=True)
 class _Route:
     """How one replay is routed: the version the envelope asks for, the versions that
@@ -241,8 +245,7 @@ class Replayer:
                 effects=ledgers,
                 versions=_Pinned(route.inactive),
                 health=_FixedHealth(route.unhealthy),
-                snapshots="off",
-                serialize_details=False,
+                options=_OPTIONS,
             )
             outcome = await pipeline.process(
                 self._envelope(record, route.preference), resume=resume,
