@@ -147,42 +147,14 @@ class Simulation:
         """
         items = self._items(requests, total, duration_s)
         stop_at = None if duration_s is None else time.monotonic() + duration_s
-        statuses: list[int] = []
-        codes: list[str | None] = []
-        latencies: list[float] = []
+        samples = _Samples()
         self.injector.calls.clear()
         self.injector.failures.clear()
-
-        async def sender() -> None:
-            while stop_at is None or time.monotonic() < stop_at:
-                try:
-                    item = next(items)
-                except StopIteration:
-                    return
-                index = self._next_index
-                self._next_index += 1
-                request = _coerce(item)
-                env = build_envelope(
-                    request.method, request.path, cast(RequestOptions, dict(request.options)),
-                    request_id=self._ids.new(), now_us=self.clock.now_us(),
-                    gateway_id="gw-sim", default_timeout_s=self.request_timeout_s,
-                )
-                self._index_of[env.request_id] = index
-                started = time.perf_counter()
-                try:
-                    outcome = await self.pipeline.process(env)
-                finally:
-                    # Requests answered before a handler runs (404, ...) never took it.
-                    self._index_of.pop(env.request_id, None)
-                latencies.append((time.perf_counter() - started) * 1000)
-                statuses.append(outcome.response.status)
-                codes.append(outcome.events[-1].error_code if outcome.events else None)
-
         started = time.perf_counter()
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(self.concurrency):
-                    group.create_task(sender())
+                    group.create_task(self._sender(items, stop_at, samples))
         except BaseExceptionGroup as failed:
             # One sender's error (a bad item, a bug) is the run's error, not a group of one.
             raise failed.exceptions[0] from None
@@ -191,10 +163,37 @@ class Simulation:
         if misses:
             raise misses[0]
         return SimReport.build(
-            statuses=statuses, error_codes=codes, latencies_ms=latencies,
-            module_calls=self.injector.calls, injected_failures=self.injector.failures,
-            wall_s=wall,
+            statuses=samples.statuses, error_codes=samples.codes,
+            latencies_ms=samples.latencies_ms, module_calls=self.injector.calls,
+            injected_failures=self.injector.failures, wall_s=wall,
         )
+
+    async def _sender(self, items: Iterator[SimRequestLike], stop_at: float | None,
+                      samples: _Samples) -> None:
+        """One of ``concurrency`` senders: the next item, until none is left or time is up."""
+        while stop_at is None or time.monotonic() < stop_at:
+            try:
+                item = next(items)
+            except StopIteration:
+                return
+            index = self._next_index
+            self._next_index += 1
+            request = _coerce(item)
+            env = build_envelope(
+                request.method, request.path, cast(RequestOptions, dict(request.options)),
+                request_id=self._ids.new(), now_us=self.clock.now_us(),
+                gateway_id="gw-sim", default_timeout_s=self.request_timeout_s,
+            )
+            self._index_of[env.request_id] = index
+            started = time.perf_counter()
+            try:
+                outcome = await self.pipeline.process(env)
+            finally:
+                # Requests answered before a handler runs (404, ...) never took it.
+                self._index_of.pop(env.request_id, None)
+            samples.latencies_ms.append((time.perf_counter() - started) * 1000)
+            samples.statuses.append(outcome.response.status)
+            samples.codes.append(outcome.events[-1].error_code if outcome.events else None)
 
     def _items(self, requests: RequestSource, total: int | None,
                duration_s: float | None) -> Iterator[SimRequestLike]:
@@ -214,3 +213,12 @@ class Simulation:
         else:
             items = iter(requests)
         return itertools.islice(items, total) if total is not None else items
+
+
+@dataclass(slots=True)
+class _Samples:
+    """What the senders of one run observed, in completion order."""
+
+    statuses: list[int] = field(default_factory=list)
+    codes: list[str | None] = field(default_factory=list)
+    latencies_ms: list[float] = field(default_factory=list)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from gati.core.context import GlobalContext, LocalContext, RequestMeta
+from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services
 from gati.core.envelopes import Stage
 from gati.core.hooks import is_async_callable
 from gati.core.http import Request, Response
@@ -69,18 +69,35 @@ async def invoke(
     hid = handler_id or f"{handler.__module__}.{getattr(handler, '__qualname__', handler)}"
     scope = RequestScope(request.request_id, clock, services.redactor, handler_id=hid)
     effects = seeded_effects(seed)(scope)
-    now = clock.now_us()
-    meta = RequestMeta(
-        request_id=request.request_id, method=request.method, path=request.path,
-        handler_id=hid, received_at_us=now,
-        deadline_at_us=now + round(DEFAULT_TIMEOUT_S * 1_000_000), flags=dict(flags or {}),
-    )
-    lctx = LocalContext(meta, scope, effects)
+    lctx = LocalContext(_meta(request, hid, clock, flags), scope, effects)
     for key, value in (state or {}).items():
         lctx.set(key, value)
-    gctx = GlobalContext(services, scope, effects)
     res = Response()
     scope.record(Stage.HANDLER_START)
+    await _call(handler, request, res, lctx, GlobalContext(services, scope, effects), services)
+    scope.record(Stage.HANDLER_END, status=res.status_code)
+    final_state = {key: lctx.get(key) for key in list(lctx.keys())}
+    return Invocation(
+        status=res.status_code, headers=header_map(res.frozen_headers()), body=res.body,
+        events=tuple(scope.events), published=tuple(scope.outbox),
+        request_id=request.request_id, handler_id=hid, raw_headers=res.frozen_headers(),
+        sent=res.sent, state=MappingProxyType(final_state),
+    )
+
+
+def _meta(request: Request, handler_id: str, clock: Clock,
+          flags: Mapping[str, str] | None) -> RequestMeta:
+    now = clock.now_us()
+    return RequestMeta(
+        request_id=request.request_id, method=request.method, path=request.path,
+        handler_id=handler_id, received_at_us=now,
+        deadline_at_us=now + round(DEFAULT_TIMEOUT_S * 1_000_000), flags=dict(flags or {}),
+    )
+
+
+async def _call(handler: Callable[..., Any], request: Request, res: Response,
+                lctx: LocalContext, gctx: GlobalContext, services: Services) -> None:
+    """The handler once, as a worker calls it; a script miss is raised even if caught."""
     try:
         if is_async_callable(handler):
             await handler(request, res, lctx, gctx)
@@ -99,11 +116,3 @@ async def invoke(
     misses = take_misses(services)
     if misses:
         raise misses[0]
-    scope.record(Stage.HANDLER_END, status=res.status_code)
-    final_state = {key: lctx.get(key) for key in list(lctx.keys())}
-    return Invocation(
-        status=res.status_code, headers=header_map(res.frozen_headers()), body=res.body,
-        events=tuple(scope.events), published=tuple(scope.outbox),
-        request_id=request.request_id, handler_id=hid, raw_headers=res.frozen_headers(),
-        sent=res.sent, state=MappingProxyType(final_state),
-    )

@@ -61,11 +61,35 @@ def build_faust_app(
     of a rebalance (the whole previous assignment: rebalancing is eager). Both run on
     the worker's event loop while the rebalance waits for them, so keep them short.
     """
+    fapp = _faust_app(settings)
+    source = fapp.topic(settings.requests_topic, value_serializer="raw", key_serializer="raw")
+
+    @fapp.agent(source, concurrency=settings.worker_concurrency)
+    async def handle_requests(stream: Any) -> None:
+        async for event in stream.events():
+            await processor.handle(_record(event.message))
+
+    for topic in subscribers.topics():
+        events = fapp.topic(topic, value_serializer="raw", key_serializer="raw")
+
+        async def handle_events(stream: Any) -> None:
+            async for event in stream.events():
+                await subscribers.handle(_record(event.message))
+
+        fapp.agent(events, name=f"subscribers-{topic}")(handle_events)
+
+    _connect(fapp.on_partitions_assigned, on_assigned, settings.requests_topic)
+    _connect(fapp.on_partitions_revoked, on_revoked, settings.requests_topic)
+    return fapp
+
+
+def _faust_app(settings: Settings) -> faust.App:
+    """The faust app's settings: Gati's own topics, group and failover bounds."""
     # Poll interval above the longest handler timeout, so a slow handler never looks
     # like a dead consumer and triggers a rebalance.
     poll_s = max(300.0, settings.request_timeout_s * 2)
     session_s = settings.worker_session_timeout_s
-    fapp = faust.App(
+    return faust.App(
         settings.worker_group,
         broker=f"kafka://{settings.kafka_bootstrap}",
         value_serializer="raw",
@@ -94,37 +118,20 @@ def build_faust_app(
         # see half its steps). Handlers are short; the rebalance waits for them.
         stream_wait_empty=True,
     )
-    source = fapp.topic(settings.requests_topic, value_serializer="raw", key_serializer="raw")
 
-    @fapp.agent(source, concurrency=settings.worker_concurrency)
-    async def handle_requests(stream: Any) -> None:
-        async for event in stream.events():
-            await processor.handle(_record(event.message))
 
-    for topic in subscribers.topics():
-        events = fapp.topic(topic, value_serializer="raw", key_serializer="raw")
+def _connect(signal: Any, hook: PartitionsHook | None, requests_topic: str) -> None:
+    """Call ``hook`` with the requests-topic partitions each time ``signal`` fires."""
+    if hook is None:
+        return
 
-        async def handle_events(stream: Any) -> None:
-            async for event in stream.events():
-                await subscribers.handle(_record(event.message))
+    async def receiver(sender: Any, tps: Any, **kwargs: Any) -> None:
+        result = hook({tp.partition for tp in tps if tp.topic == requests_topic})
+        if inspect.isawaitable(result):
+            await result
 
-        fapp.agent(events, name=f"subscribers-{topic}")(handle_events)
-
-    def connect(signal: Any, hook: PartitionsHook | None) -> None:
-        if hook is None:
-            return
-
-        async def receiver(sender: Any, tps: Any, **kwargs: Any) -> None:
-            result = hook({tp.partition for tp in tps if tp.topic == settings.requests_topic})
-            if inspect.isawaitable(result):
-                await result
-
-        # Strong reference: the receiver lives as long as the app.
-        signal.connect(receiver, weak=False)
-
-    connect(fapp.on_partitions_assigned, on_assigned)
-    connect(fapp.on_partitions_revoked, on_revoked)
-    return fapp
+    # Strong reference: the receiver lives as long as the app.
+    signal.connect(receiver, weak=False)
 
 
 def _record(msg: Any) -> LogRecord:
@@ -156,50 +163,14 @@ def run_faust_worker(
     """
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
-    out, journal_out = worker_logs(settings)
-    security = Security.from_settings(settings)
-    runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics, security=security)
-
-    async def prepare() -> tuple[Processor, SubscriberRunner]:
-        if health_server is not None:
-            await health_server.start(settings.metrics_port)
-        await out.start()
-        await journal_out.start()
-        try:
-            pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
-            assert runtime.services is not None
-            subs = SubscriberRunner(app, settings, runtime.services, out, clock=runtime.clock)
-            await out.ensure_topics(topics(settings, Role.WORKER)
-                                   + events_topics(subs.topics()))
-        except BaseException:
-            await out.stop()
-            await journal_out.stop()
-            raise
-        if health is not None:
-            health.started()
-        return Processor(settings, pipeline, out, clock=runtime.clock, sealer=security.sealer,
-                         bodies=runtime.bodies, health=health, journal_log=journal_out), subs
-
-    processor, subscribers = loop.run_until_complete(prepare())
+    parts = _Parts(app, settings, tracer=tracer, metrics=metrics, health=health,
+                   health_server=health_server)
+    processor, subscribers = loop.run_until_complete(parts.prepare())
     # getattr: the processor gains these hooks independently of this module.
     fapp = build_faust_app(settings, processor, subscribers,
                            on_assigned=getattr(processor, "partitions_assigned", None),
                            on_revoked=getattr(processor, "partitions_revoked", None))
-    closed = False
-
-    async def close() -> None:
-        nonlocal closed
-        if not closed:
-            closed = True
-            try:
-                await runtime.close()
-            finally:
-                await out.stop()
-                await journal_out.stop()
-                if health_server is not None:
-                    health_server.close()
-
-    worker = _Worker(fapp, loop=loop, loglevel=loglevel, quiet=True, after_stop=close)
+    worker = _Worker(fapp, loop=loop, loglevel=loglevel, quiet=True, after_stop=parts.close)
     # aiokafka built debug records that were then thrown away: 8% of the worker's CPU.
     # A level on its own logger holds whatever level faust gives the root logger.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
@@ -207,7 +178,62 @@ def run_faust_worker(
         worker.execute_from_commandline()
     finally:
         if not loop.is_closed():
-            loop.run_until_complete(close())
+            loop.run_until_complete(parts.close())
+
+
+class _Parts:
+    """Gati's side of one Kafka worker: producers, the app's runtime, health."""
+
+    def __init__(self, app: App, settings: Settings, *, tracer: Tracer | None,
+                 metrics: Metrics | None, health: Health | None,
+                 health_server: HealthServer | None) -> None:
+        self.app = app
+        self.settings = settings
+        self.out, self.journal_out = worker_logs(settings)
+        self.security = Security.from_settings(settings)
+        self.runtime = WorkerRuntime(app, settings, tracer=tracer, metrics=metrics,
+                                     security=self.security)
+        self.health = health
+        self.health_server = health_server
+        self._closed = False
+
+    async def prepare(self) -> tuple[Processor, SubscriberRunner]:
+        """Start producers and the app, declare the topics; build processor and
+        subscribers."""
+        settings, runtime, out = self.settings, self.runtime, self.out
+        if self.health_server is not None:
+            await self.health_server.start(settings.metrics_port)
+        await out.start()
+        await self.journal_out.start()
+        try:
+            pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
+            assert runtime.services is not None
+            subs = SubscriberRunner(self.app, settings, runtime.services, out,
+                                    clock=runtime.clock)
+            await out.ensure_topics(topics(settings, Role.WORKER)
+                                    + events_topics(subs.topics()))
+        except BaseException:
+            await out.stop()
+            await self.journal_out.stop()
+            raise
+        if self.health is not None:
+            self.health.started()
+        return Processor(settings, pipeline, out, clock=runtime.clock,
+                         sealer=self.security.sealer, bodies=runtime.bodies, health=self.health,
+                         journal_log=self.journal_out), subs
+
+    async def close(self) -> None:
+        """Once: the app's modules, then the producers and the health server."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self.runtime.close()
+        finally:
+            await self.out.stop()
+            await self.journal_out.stop()
+            if self.health_server is not None:
+                self.health_server.close()
 
 
 class _Worker(faust.Worker):
