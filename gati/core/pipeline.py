@@ -170,19 +170,9 @@ class Pipeline:
         effects: EffectsFactory | None = None,
         versions: VersionState | None = None,
         health: HealthTracker | None = None,
-        snapshots: str | None = None,
-        serialize_details: bool | None = None,
     ) -> None:
-        """``options``: policies; the other arguments are the pipeline's collaborators.
-
-        ``snapshots`` and ``serialize_details`` are transitional spellings of
-        ``options`` for callers not yet moved to it (``gati.replay.replayer``).
-        """
+        """``options``: policies; the other arguments are the pipeline's collaborators."""
         options = options or PipelineOptions()
-        if snapshots is not None:
-            options = replace(options, snapshots=SnapshotPolicy.parse(snapshots))
-        if serialize_details is not None:
-            options = replace(options, details_as_objects=not serialize_details)
         self.options = options
         self.app = app
         self.services = services

@@ -13,13 +13,16 @@ import asyncio
 import inspect
 import random
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from gati.core.effects import CallPolicy, LiveEffects
+from gati.core.record import Effect
 from gati.core.redact import Secret
 from gati.errors import GatiError
+
+E = TypeVar("E", bound=Effect)
 
 # A distribution: draws a delay in seconds from the request's rng.
 Distribution = Callable[[random.Random], float]
@@ -142,6 +145,10 @@ class InjectingEffects:
 
     def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
         return self._live.secret(name, lookup)
+
+    async def perform(self, wanted: E, act: Callable[[], Awaitable[E]]) -> E:
+        """Effects other than module calls are performed as live ones (no faults)."""
+        return await self._live.perform(wanted, act)
 
     async def call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],
