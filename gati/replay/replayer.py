@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Snapshot
+from gati.core.context import ModuleEntry, Services, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
 from gati.core.pipeline import Delivery, Outcome, Pipeline, PipelineOptions, SnapshotPolicy
@@ -38,7 +38,6 @@ from gati.replay.compare import (
 from gati.replay.ledger import Divergence, ReplayEffects
 from gati.replay.record import RecordedRequest, ReplayError, load, load_one
 from gati.store.store import Store
-from gati.wiring import app_config, services
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +225,7 @@ class Replayer:
         }
         self.live = live
         # Secret lookups are effects: replay serves them from the record, never a source.
-        self.services = services(app, app_config(app, self.settings), modules)
+        self.services = Services(modules=modules, config={})
 
     async def replay(self, request_id: str, *, at: int | None = None) -> ReplayResult:
         return await self.replay_record(await load_one(self.store, request_id), at=at)
@@ -328,8 +327,8 @@ class Replayer:
         family = self._family(record)
         if self.raw or family is None or asked is None:
             # Raw, or never routed to a handler (rejected, unknown route): no version to
-            # carry the request from; it goes to ``version`` as it is.
-            return _Route(self.version, set(), set(), across=self.raw)
+            # carry the request from; it goes to ``version`` as it is, compared in full.
+            return _Route(self.version, set(), set())
         return self._pinned(family, asked, record.version)
 
     def _family(self, record: RecordedRequest) -> Family | None:

@@ -157,6 +157,9 @@ def test_cli_one_request_and_a_window_against_v2(tmp_path: Path) -> None:
     raw = _cli(url, "--since", "2000-01-01", "--version", "v2", "--raw")
     assert f"DIVERGED {ids['create v1']}: response status differs: recorded 201, replay 400" \
         in raw.output
+    # Raw is the comparison as it was: the routed version is a difference too.
+    assert f"DIVERGED {ids['create malformed json']}: step 1: recorded 'routed 2025-01-01', " \
+        "replay 'routed 2025-06-01'" in raw.output
     assert _cli(url, ids["create v1"], "--raw").exit_code == 2
 
 
