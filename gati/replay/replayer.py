@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.context import ModuleEntry, Services, Snapshot
+from gati.core.context import ModuleEntry, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
 from gati.core.pipeline import Delivery, Outcome, Pipeline, PipelineOptions, SnapshotPolicy
@@ -38,6 +38,7 @@ from gati.replay.compare import (
 from gati.replay.ledger import Divergence, ReplayEffects
 from gati.replay.record import RecordedRequest, ReplayError, load, load_one
 from gati.store.store import Store
+from gati.wiring import app_config, services
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +226,7 @@ class Replayer:
         }
         self.live = live
         # Secret lookups are effects: replay serves them from the record, never a source.
-        self.services = Services(modules=modules, config={})
+        self.services = services(app, app_config(app, self.settings), modules)
 
     async def replay(self, request_id: str, *, at: int | None = None) -> ReplayResult:
         return await self.replay_record(await load_one(self.store, request_id), at=at)
