@@ -25,8 +25,9 @@ SUCCESS_STAGES = [
     "received", "routed",
     "hook_start", "effect", "hook_end",  # authenticate (global before): secret lookup
     "hook_start", "effect", "hook_end",  # timing_start (route before), clock read
-    # db.insert_user, the SMTP password lookup, mail.send_welcome
-    "handler_start", "effect", "effect", "effect", "handler_end",
+    # db.insert_user, the SMTP password lookup, mail.send_welcome; each module call is
+    # journaled as about to be made ("calling") before its effect
+    "handler_start", "calling", "effect", "effect", "calling", "effect", "handler_end",
     "hook_start", "effect", "hook_end",  # timing_end (route after), clock read
     "hook_start", "log", "hook_end",  # audit (route after)
     "responded",
