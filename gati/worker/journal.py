@@ -27,7 +27,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gati.codec.envelopes import EnvelopeCodec
 from gati.core.effects import JournalUnavailable
@@ -35,7 +35,8 @@ from gati.core.envelopes import LifecycleEvent, Stage
 from gati.core.ports import EventLog, LogRecord
 from gati.core.scope import RequestScope
 from gati.errors import BackendUnavailable, CodecError
-from gati.replay.record import Step
+from gati.store.timeline import TimelineStep as Step
+from gati.store.timeline import step_of
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,8 @@ class PriorRun:
 
 
 def _step(e: LifecycleEvent) -> Step:
-    return Step(e.seq, e.stage, e.status, e.error_code, e.handler_id, _detail(e.detail))
+    # Replay's ledger reads a detail as an object: an unreadable one is empty.
+    return replace(step_of(e), detail=_detail(e.detail))
 
 
 def _detail(text: str | None) -> dict[str, object]:
