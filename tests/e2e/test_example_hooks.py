@@ -130,6 +130,8 @@ def _step(stage: str, d: dict[str, Any]) -> str:
         if d["kind"] == "module":
             return f"effect:{d['module']}.{d['method']}"
         return f"effect:secret {d['name']}" if d["kind"] == "secret" else f"effect:{d['kind']}"
+    if stage == "calling":  # a journaled module call, written down before it is made
+        return f"calling:{d['module']}.{d['method']}"
     if stage == "log":
         return f"log:{d['message']}"
     return stage
@@ -199,8 +201,8 @@ async def test_post_with_the_key_creates_mails_times_and_audits(
         "hook_start:authenticate", "effect:secret USERS_API_KEY", "hook_end:authenticate",
         "hook_start:timing_start", "effect:clock", "hook_end:timing_start",
         "handler_start",
-        "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
-        "effect:mail.send_welcome",
+        "calling:db.insert_user", "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
+        "calling:mail.send_welcome", "effect:mail.send_welcome",
         "handler_end",
         "hook_start:timing_end", "effect:clock", "hook_end:timing_end",
         "hook_start:audit", "log:audit", "hook_end:audit",
@@ -294,12 +296,12 @@ async def test_mail_failure_answers_502_and_takes_the_user_back(broken: System) 
     steps = [_step(s, d) for s, d, _ in timeline]
     assert steps[steps.index("handler_start"):] == [
         "handler_start",
-        "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
-        "effect:mail.send_welcome",
+        "calling:db.insert_user", "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
+        "calling:mail.send_welcome", "effect:mail.send_welcome",
         "handler_end",
         "snapshot",
         "failed",
-        "effect:db.delete_user", "compensation",
+        "calling:db.delete_user", "effect:db.delete_user", "compensation",
         "hook_start:answer_unauthorized", "hook_end:answer_unauthorized",
         "responded",
     ]
