@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_dead_letter
@@ -27,6 +28,7 @@ from gati.core.redact import Masker
 from gati.errors import BackendUnavailable, CodecError, RequestError, StoreError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Intake:
@@ -118,6 +120,29 @@ class LogHealth(Protocol):
     def recover(self, dependency: str) -> None: ...
 
 
+async def until_the_log_takes(call: Callable[[], Awaitable[T]], what: str,
+                              health: LogHealth | None) -> T:
+    """``call()`` again, with backoff, while the log is unavailable; health says so.
+
+    For writes whose offset must wait until they are durable (outputs, dead letters)
+    and reads that decide what to do with a record (the effect journal).
+    """
+    delay = 0.2
+    while True:
+        try:
+            result = await call()
+        except BackendUnavailable as exc:
+            if health is not None:
+                health.degrade("kafka", exc.message)
+            log.warning("%s failed, retrying in %.1fs: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if delay > 0.2 and health is not None:
+            health.recover("kafka")
+        return result
+
+
 class DeadLetters:
     """Parks what a consumer cannot use on the dead-letter topic, with the reason.
 
@@ -142,18 +167,7 @@ class DeadLetters:
             self.codec.codec, topic=rec.topic, partition=rec.partition, offset=rec.offset,
             consumer=consumer or self.consumer, reason=reason, at_us=self.clock.now_us(),
             key=rec.key, value=rec.value)
-        delay = 0.2
-        while True:
-            try:
-                await self.out.send(self.topic, payload, key=rec.key)
-            except BackendUnavailable as exc:
-                if self.health is not None:
-                    self.health.degrade("kafka", exc.message)
-                log.warning("dead-letter write failed, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            if self.health is not None:
-                self.health.recover("kafka")
-            self.parked += 1
-            return
+        await until_the_log_takes(
+            lambda: self.out.send(self.topic, payload, key=rec.key), "dead-letter write",
+            self.health)
+        self.parked += 1

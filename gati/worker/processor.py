@@ -21,7 +21,7 @@ from typing import Any
 
 from gati.codec.bodies import BodyCodecs
 from gati.codec.envelopes import EnvelopeCodec, encode_event_message
-from gati.codec.intake import DeadLetters, Intake
+from gati.codec.intake import DeadLetters, Intake, until_the_log_takes
 from gati.codec.seal import Sealer
 from gati.config import Settings, valid_name
 from gati.core.effects import LiveEffects
@@ -29,7 +29,7 @@ from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelop
 from gati.core.pipeline import Delivery, EffectsFactory, Outcome, Pipeline
 from gati.core.ports import Clock, EventLog, LogRecord, OutMessage, TopicSpec
 from gati.core.scope import to_jsonable
-from gati.errors import BackendUnavailable, CodecError
+from gati.errors import CodecError
 from gati.observability.health import Health
 from gati.replay.ledger import Divergence, ReplayEffects
 from gati.worker.journal import EffectJournal, PriorRun
@@ -139,20 +139,11 @@ class Processor:
     async def _prior(self, rec: LogRecord, request_id: str) -> PriorRun | None:
         if self.journal is None:
             return None
-        delay = 0.2
-        while True:  # the offset must not move on before we know: wait for the log
-            try:
-                found = await self.journal.prior(rec, request_id)
-                if delay > 0.2 and self.health is not None:
-                    self.health.recover("kafka")
-                return found
-            except BackendUnavailable as exc:
-                if self.health is not None:
-                    self.health.degrade("kafka", exc.message)
-                log.warning("journal of partition %d unreadable, retrying in %.1fs: %s",
-                            rec.partition, delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        # The offset must not move on before we know: wait for the log.
+        journal = self.journal
+        return await until_the_log_takes(lambda: journal.prior(rec, request_id),
+                                         f"reading the journal of partition {rec.partition}",
+                                         self.health)
 
     def _delivery(self, rec: LogRecord, prior: PriorRun | None) -> Delivery:
         appended = rec.timestamp_ms * 1000 if rec.timestamp_ms > 0 else None
@@ -208,19 +199,8 @@ class Processor:
 
     async def _send(self, messages: list[OutMessage]) -> None:
         """Append the outputs; while the log refuses, retry (the offset waits)."""
-        delay = 0.2
-        while True:
-            try:
-                await self.out.send_batch(messages)
-                if delay > 0.2 and self.health is not None:
-                    self.health.recover("kafka")
-                return
-            except BackendUnavailable as exc:
-                if self.health is not None:
-                    self.health.degrade("kafka", exc.message)
-                log.warning("outputs not acknowledged, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
+        await until_the_log_takes(lambda: self.out.send_batch(messages), "sending outputs",
+                                  self.health)
 
     async def _publications(self, outcome: Outcome, key: bytes) -> list[OutMessage]:
         if not outcome.publications:
