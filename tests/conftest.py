@@ -8,6 +8,7 @@ need it are skipped with a reason that says how to start it.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import os
 import re
 import socket
@@ -45,8 +46,31 @@ def _need(service: str, host: str, port: int, how: str) -> None:
 def kafka_bootstrap() -> str:
     host, _, port = KAFKA.split(",")[0].rpartition(":")
     _need("Kafka", host or "localhost", int(port), "scripts/kafka.sh start")
-    asyncio.run(_delete_old_test_topics(KAFKA))
+    if _alone_on_the_broker():
+        asyncio.run(_delete_old_test_topics(KAFKA))
     return KAFKA
+
+
+_RUNS_LOCK = "/tmp/gati-tests-kafka.lock"
+_held: list[int] = []
+
+
+def _alone_on_the_broker() -> bool:
+    """Whether no other test run on this machine uses the broker; holds a share from now.
+
+    Every run holds a shared lock for its lifetime; only a run that first gets the lock
+    exclusively (nobody else running) may delete old test topics, so two runs side by
+    side never delete each other's topics. The OS drops the lock when a run dies.
+    """
+    fd = os.open(_RUNS_LOCK, os.O_CREAT | os.O_RDWR, 0o666)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        alone = True
+    except BlockingIOError:
+        alone = False
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _held.append(fd)
+    return alone
 
 
 # Topics of earlier test runs: unique prefixes (t1a2b3c4d5e.requests, ...) per system.

@@ -61,7 +61,7 @@ USER = {"id": 1, "name": "Ada"}
 async def test_a_slow_module_past_the_handler_timeout_answers_504_and_is_counted() -> None:
     app = make_app(handler_timeout_s=0.02)
     sim = Simulation(app, modules={"db": {"get_user": USER}},
-                     latency={"db.get_user": 0.2}, concurrency=10)
+                     latency={"db.get_user": 30.0}, concurrency=10)
 
     report = await sim.run([("GET", "/users/1")] * 10 + [("GET", "/health")] * 5)
 
@@ -71,7 +71,9 @@ async def test_a_slow_module_past_the_handler_timeout_answers_504_and_is_counted
     assert dict(report.errors_by_code) == {"handler_timeout": 10}
     assert dict(report.module_calls) == {"db.get_user": 10}
     assert len(app.config["cleanups"]) == 15  # cleanup hooks ran for the timed-out ones too
-    assert 20 <= report.p99_ms < 200  # cut at the handler timeout, not the module delay
+    # Cut at the 20 ms handler timeout, not the 30 s module delay: a margin no loaded
+    # machine closes, so this asserts the cut, not the speed.
+    assert 20 <= report.p99_ms < 30_000
     assert report.p50_ms <= report.p95_ms <= report.p99_ms <= report.max_ms
 
 
