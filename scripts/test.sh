@@ -29,6 +29,7 @@ fi
   || die ".venv has $(.venv/bin/python -V 2>&1); Gati needs 3.11+: remove .venv and rerun with PYTHON=/path/to/python3.11"
 step "pip install -e .[dev]" .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 step "services start" scripts/services.sh start
+step "sandbox tools" scripts/sandbox.sh   # unshare + bubblewrap for out-of-process modules
 
 export GATI_KAFKA_BOOTSTRAP=localhost:9092
 export GATI_DATABASE_URL=postgresql+asyncpg://gati:gati@127.0.0.1:5432/gati
