@@ -100,9 +100,14 @@ class EventLog(Protocol):
     async def ensure_topics(self, topics: Sequence[TopicSpec]) -> None: ...
 
     async def send(
-        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+        self, topic: str, value: bytes, *, key: bytes | None = None,
+        partition: int | None = None, timeout_s: float | None = None,
     ) -> None:
-        """Append and wait for the log's acknowledgement (durable on return)."""
+        """Append and wait for the log's acknowledgement (durable on return).
+
+        ``timeout_s`` replaces the adapter's own bound on the wait, for a caller whose
+        promise depends on how long it waited (the gateway's 503, issue 11).
+        """
         ...
 
     async def send_batch(self, messages: Sequence[OutMessage]) -> None:

@@ -311,8 +311,12 @@ class Gateway:
         wait_s = max(0.0, (env.accept_by_us - self.clock.now_us()) / 1e6) + self.accept_grace_s
         value = self.codec.encode_request(env)
         try:
+            # The log's own bound on an acknowledgement (5 s by default) would cut this
+            # wait at ``accept_by_us`` with no grace: an append made just before a broker
+            # pause and acknowledged after it would run after a 503.
             await asyncio.wait_for(
-                self.log.send(self.settings.requests_topic, value, key=env.request_id.encode()),
+                self.log.send(self.settings.requests_topic, value,
+                              key=env.request_id.encode(), timeout_s=wait_s),
                 wait_s,
             )
         except (BackendUnavailable, TimeoutError) as exc:

@@ -95,14 +95,15 @@ class KafkaLog:
             await _bounded(admin.close(), 5.0)
 
     async def send(
-        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+        self, topic: str, value: bytes, *, key: bytes | None = None,
+        partition: int | None = None, timeout_s: float | None = None,
     ) -> None:
         if self._producer is None:
             raise BackendUnavailable("the Kafka producer is not started")
         try:
             await asyncio.wait_for(
                 self._producer.send_and_wait(topic, value, key=key, partition=partition),
-                self.send_timeout_s,
+                self.send_timeout_s if timeout_s is None else timeout_s,
             )
         except (KafkaError, TimeoutError) as exc:
             raise BackendUnavailable(

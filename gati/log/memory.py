@@ -54,7 +54,8 @@ class MemoryLog:
         return self.topics[name]
 
     async def send(
-        self, topic: str, value: bytes, *, key: bytes | None = None, partition: int | None = None
+        self, topic: str, value: bytes, *, key: bytes | None = None,
+        partition: int | None = None, timeout_s: float | None = None,
     ) -> None:
         if not self.available:
             raise BackendUnavailable("the embedded log is stopped")
