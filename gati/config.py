@@ -75,6 +75,9 @@ class Settings:
     seal_key: str = ""
     sensitive_headers: str = ""
     sensitive_fields: str = ""
+    # Query parameters sealed and masked like sensitive headers, added to the default
+    # list (gati.codec.seal.DEFAULT_QUERY: access_token, api_key, signature, ...).
+    sensitive_query: str = ""
 
     @property
     def requests_topic(self) -> str:

@@ -94,8 +94,10 @@ class Security:
         """
         ephemeral = new_key() if one_process and not settings.seal_key else None
         return cls(
-            Sensitive.from_settings(settings.sensitive_headers, settings.sensitive_fields),
+            Sensitive.from_settings(settings.sensitive_headers, settings.sensitive_fields,
+                                    settings.sensitive_query),
             sealer_for(settings.seal_key, settings.sensitive_headers, settings.sensitive_fields,
+                       query=settings.sensitive_query,
                        ephemeral=ephemeral),
             masker_for(settings.seal_key, ephemeral),
         )

@@ -1,9 +1,11 @@
 """Sealing sensitive request values before they reach the log.
 
-Authorization and Cookie headers (and any configured header or JSON body field) are
-encrypted by the gateway with AES-256-GCM under ``GATI_SEAL_KEY``, bound to the request
-id, so Kafka holds only ciphertext. The worker unseals them for the handler; the
-recorder stores a mask; replay sees the mask. Secrets are never needed to replay.
+Authorization and Cookie headers, credential-like query parameters (``DEFAULT_QUERY``:
+a ``?access_token=`` is as secret as the same token in a header) and any configured
+header, query parameter or JSON body field are encrypted by the gateway with AES-256-GCM
+under ``GATI_SEAL_KEY``, bound to the request id, so Kafka holds only ciphertext. The
+worker unseals them for the handler; the recorder stores a mask; replay sees the mask.
+Secrets are never needed to replay.
 """
 
 from __future__ import annotations
@@ -13,9 +15,10 @@ import hashlib
 import hmac
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -27,6 +30,15 @@ from gati.errors import ConfigError, RequestError
 
 PREFIX = "gati-sealed:v1:"
 DEFAULT_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
+# Query parameters that carry credentials by convention: OAuth 2 (RFC 6750 section 2.3,
+# RFC 6749), API keys, presigned-URL signatures (AWS SigV4, Azure SAS), passwords.
+# Matched by name, case-insensitively; GATI_SENSITIVE_QUERY adds more.
+DEFAULT_QUERY = frozenset({
+    "access_token", "id_token", "refresh_token", "token", "auth", "authorization",
+    "api_key", "apikey", "api-key", "x-api-key", "client_secret", "secret", "password",
+    "passwd", "signature", "sig", "x-amz-signature", "x-amz-credential",
+    "x-amz-security-token", "session", "sessionid", "jwt",
+})
 
 
 def parse_key(text: str) -> bytes:
@@ -52,12 +64,14 @@ class Sensitive:
 
     headers: frozenset[str] = DEFAULT_HEADERS
     fields: tuple[tuple[str, ...], ...] = ()
+    query: frozenset[str] = DEFAULT_QUERY
 
     @classmethod
-    def from_settings(cls, headers: str, fields: str) -> Sensitive:
+    def from_settings(cls, headers: str, fields: str, query: str = "") -> Sensitive:
         extra = {h.strip().lower() for h in headers.split(",") if h.strip()}
         paths = tuple(tuple(p.split(".")) for p in (f.strip() for f in fields.split(",")) if p)
-        return cls(DEFAULT_HEADERS | extra, paths)
+        params = {q.strip().lower() for q in query.split(",") if q.strip()}
+        return cls(DEFAULT_HEADERS | extra, paths, DEFAULT_QUERY | params)
 
     def values(self, env: RequestEnvelope) -> list[str]:
         """The plain sensitive values of an (unsealed) envelope, for the redactor."""
@@ -75,6 +89,9 @@ class Sensitive:
                     value = _get(body, path)
                     if isinstance(value, str) and value:
                         out.append(value)
+        for raw in _query_values(env.query, self.query):
+            # As sent and as decoded: a handler sees the decoded one.
+            out.extend({raw, unquote_plus(raw)})
         return out
 
 
@@ -99,12 +116,20 @@ class Sealer:
                                "the same on gateway and worker?)", code="unseal_failed") from exc
 
     def seal(self, env: RequestEnvelope) -> RequestEnvelope:
-        return self._map(env, lambda v: self.seal_value(v, env.request_id))
+        rid = env.request_id
+        # A parameter's value is sealed as sent (still percent-encoded), so unsealing
+        # gives back the client's exact query string.
+        return self._map(env, lambda v: self.seal_value(v, rid),
+                         lambda raw: quote(self.seal_value(raw, rid), safe=""))
 
     def unseal(self, env: RequestEnvelope) -> RequestEnvelope:
-        return self._map(env, lambda v: self.unseal_value(v, env.request_id))
+        rid = env.request_id
+        return self._map(env, lambda v: self.unseal_value(v, rid),
+                         lambda raw: self.unseal_value(unquote_plus(raw), rid)
+                         if _sealed(raw) else raw)
 
-    def _map(self, env: RequestEnvelope, fn: Any) -> RequestEnvelope:
+    def _map(self, env: RequestEnvelope, fn: Any, query_fn: Callable[[str], str]
+             ) -> RequestEnvelope:
         headers = tuple((k, fn(v) if k in self.sensitive.headers and v else v)
                         for k, v in env.headers)
         body = env.body
@@ -112,7 +137,8 @@ class Sealer:
             parsed = _json_body(env)
             if parsed is not None and _apply(parsed, self.sensitive.fields, fn):
                 body = json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
-        return replace(env, headers=headers, body=body)
+        query = map_query(env.query, self.sensitive.query, query_fn)
+        return replace(env, headers=headers, body=body, query=query)
 
 
 def mask(env: RequestEnvelope, sensitive: Sensitive, masker: Masker | None = None,
@@ -148,7 +174,53 @@ def mask(env: RequestEnvelope, sensitive: Sensitive, masker: Masker | None = Non
         parsed = _json_body(env)
         if parsed is not None and _apply(parsed, sensitive.fields, token):
             body = json.dumps(parsed, separators=(",", ":"), ensure_ascii=False).encode()
-    return replace(env, headers=headers, body=body)
+    def query_token(raw: str) -> str:
+        # The token of the decoded value: a credential sent in the query gets the token
+        # it would get in a header.
+        if _sealed(raw):
+            if sealer is None:
+                return MASK
+            try:
+                raw = sealer.unseal_value(unquote_plus(raw), env.request_id)
+            except RequestError:
+                return MASK
+        return quote(m.mask(unquote_plus(raw)), safe="[]:")
+
+    query = map_query(env.query, sensitive.query, query_token)
+    return replace(env, headers=headers, body=body, query=query)
+
+
+def map_query(query: str, names: frozenset[str], fn: Callable[[str], str]) -> str:
+    """``query`` with the raw value of every parameter named in ``names`` through ``fn``.
+
+    Everything else stays byte for byte as the client sent it (order, encoding,
+    repeated and valueless parameters), so a replayed request sees the same string.
+    """
+    if not query or not names:
+        return query
+    parts = query.split("&")
+    changed = False
+    for i, part in enumerate(parts):
+        name, eq, raw = part.partition("=")
+        if eq and raw and unquote_plus(name).lower() in names:
+            parts[i] = f"{name}={fn(raw)}"
+            changed = True
+    return "&".join(parts) if changed else query
+
+
+def _query_values(query: str, names: frozenset[str]) -> list[str]:
+    found: list[str] = []
+
+    def keep(raw: str) -> str:
+        found.append(raw)
+        return raw
+
+    map_query(query, names, keep)
+    return found
+
+
+def _sealed(raw: str) -> bool:
+    return unquote_plus(raw).startswith(PREFIX)
 
 
 def _auth_parts(name: str, value: str) -> tuple[str, str]:
@@ -191,9 +263,9 @@ def _apply(body: Any, paths: Iterable[tuple[str, ...]], fn: Any) -> bool:
 
 
 def sealer_for(key: str, headers: str, fields: str, *,
-               ephemeral: bytes | None = None) -> Sealer | None:
+               ephemeral: bytes | None = None, query: str = "") -> Sealer | None:
     """The sealer configured by GATI_SEAL_KEY; one-process setups may pass a random key."""
-    sensitive = Sensitive.from_settings(headers, fields)
+    sensitive = Sensitive.from_settings(headers, fields, query)
     if key:
         return Sealer(parse_key(key), sensitive)
     return Sealer(ephemeral, sensitive) if ephemeral is not None else None
