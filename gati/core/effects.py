@@ -52,8 +52,8 @@ class CallPolicy:
 
 
 class JournalUnavailable(GatiError):
-    """The call was made but could not be journaled; its result is withheld so that a
-    redelivery cannot both lack the record and see the effect as never having run."""
+    """A call's intent could not be journaled, so the call was not made: a 503 that is
+    true only while nothing else of the request has happened yet (see ``LiveEffects``)."""
 
     code = "journal_unavailable"
     status = 503
@@ -72,9 +72,11 @@ class JournalSink(Protocol):
 
     ``write`` returns once the log holds every step of ``scope`` recorded so far (it
     advances ``scope.durable_through``); a redelivered request resumes from them.
+    ``until_taken``: wait while the log is down instead of raising JournalUnavailable
+    (the caller's deadline still cancels the wait).
     """
 
-    async def write(self, scope: RequestScope) -> None: ...
+    async def write(self, scope: RequestScope, *, until_taken: bool = False) -> None: ...
 
 
 class ModuleTimeout(GatiError, TimeoutError):
@@ -111,10 +113,14 @@ class LiveEffects:
     """Performs effects for real and records each one."""
 
     def __init__(self, scope: RequestScope, rng: _random.Random | None = None, *,
-                 journal: JournalSink | None = None) -> None:
+                 journal: JournalSink | None = None, made_calls: bool = False) -> None:
         self.scope = scope
         self._given = rng
         self.journal = journal
+        # Whether a journaled call of this request has been made (here, or by an
+        # earlier attempt this one resumes): from then on a 503 would tell the client
+        # that nothing happened, which is false, so a journal outage is waited out.
+        self.made_calls = made_calls
 
     @property
     def _rng(self) -> _random.Random:
@@ -165,6 +171,7 @@ class LiveEffects:
         started = time.perf_counter()
         if journaled:
             await self._intend(module, method, args, kwargs, started)
+            self.made_calls = True
         attempt = 0
         while True:
             attempt += 1
@@ -189,16 +196,18 @@ class LiveEffects:
                       kwargs: dict[str, Any], started: float) -> None:
         """Journal the call before making it: at most once, even if the worker dies in it.
 
-        A journal that cannot be written fails the call before it is made, recorded as
-        the call's error, so the request's 503 means the effect did not happen and its
-        replay answers the same.
+        Before the request's first call, a journal that cannot be written fails the call
+        before it is made, recorded as the call's error: the request's 503 means nothing
+        happened, and its replay answers the same. After a call was made, the write waits
+        for the log instead (bounded by the handler's deadline, whose 504 says "may
+        have run"), since a 503 would then hide an effect that happened.
         """
         assert self.journal is not None
         intent = CallIntent(module, method, tuple(to_jsonable(list(args))),
                             to_jsonable(kwargs))
         self.scope.record(Stage.CALLING, detail=intent.to_detail())
         try:
-            await self.journal.write(self.scope)
+            await self.journal.write(self.scope, until_taken=self.made_calls)
         except JournalUnavailable as exc:
             self._record_call(module, method, args, kwargs, started, 0, error=exc)
             raise

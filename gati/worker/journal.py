@@ -30,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from gati.codec.envelopes import EnvelopeCodec
+from gati.codec.intake import LogHealth, until_the_log_takes
 from gati.core.effects import JournalUnavailable
 from gati.core.envelopes import LifecycleEvent, Stage
 from gati.core.ports import EventLog, LogRecord
@@ -105,24 +106,34 @@ class EffectJournal:
     """One worker's journal: writes a running request's steps, finds earlier attempts."""
 
     def __init__(self, log: EventLog, topic: str, codec: EnvelopeCodec, *,
-                 lookback_ms: int = LOOKBACK_MS) -> None:
+                 lookback_ms: int = LOOKBACK_MS, health: LogHealth | None = None) -> None:
         self.log = log
         self.topic = topic
         self.codec = codec
         self.lookback_ms = lookback_ms
+        self.health = health
         # Per requests partition, since it was assigned: request id -> steps found.
         self._views: dict[int, dict[str, list[LifecycleEvent]]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
         self.writes = 0
 
-    async def write(self, scope: RequestScope) -> None:
-        """Make every step of ``scope`` so far durable; raises JournalUnavailable."""
+    async def write(self, scope: RequestScope, *, until_taken: bool = False) -> None:
+        """Make every step of ``scope`` so far durable; raises JournalUnavailable, or
+        with ``until_taken`` waits for the log."""
         events = scope.undurable()
         if not events:
             return
         value = self.codec.encode_batch(scope.request_id, events)
+        key = scope.request_id.encode()
+
+        async def send() -> None:
+            await self.log.send(self.topic, value, key=key)
+
         try:
-            await self.log.send(self.topic, value, key=scope.request_id.encode())
+            if until_taken:
+                await until_the_log_takes(send, f"journaling {scope.request_id}", self.health)
+            else:
+                await send()
         except BackendUnavailable as exc:
             raise JournalUnavailable(
                 f"the effect journal could not be written, so the result of the call is "

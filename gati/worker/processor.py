@@ -62,7 +62,8 @@ class Processor:
         self.intake = Intake(codec=self.codec, bodies=bodies, sealer=sealer)
         self.dead_letters = DeadLetters(out, settings.deadletter_topic, "worker", clock=clock,
                                         codec=self.codec, health=health)
-        self.journal = (EffectJournal(journal_log or out, settings.lifecycle_topic, self.codec)
+        self.journal = (EffectJournal(journal_log or out, settings.lifecycle_topic, self.codec,
+                                      health=health)
                         if settings.journal == "on" else None)
         # Parsed once: "off" prices the recording (replies only).
         self.records_lifecycle = settings.lifecycle == "on"
@@ -161,8 +162,9 @@ class Processor:
             def diverged(d: Divergence) -> None:
                 log.error("request %s left its journal on resumption: %s", rid, d.message)
 
-            return ReplayEffects(scope, steps, then=LiveEffects(scope, journal=journal),
-                                 pending=pending, on_divergence=diverged)
+            live = LiveEffects(scope, journal=journal, made_calls=bool(steps))
+            return ReplayEffects(scope, steps, then=live, pending=pending,
+                                 on_divergence=diverged)
 
         resumed = {"after_seq": prior.last_seq, "journaled_effects": len(steps),
                    "in_progress": None if pending is None else pending.detail,

@@ -302,3 +302,34 @@ async def test_every_way_a_delivery_ends_replays_identically(tmp_path: Any) -> N
         await store.close()
         await r1.close()
         await r2.close()
+
+
+async def test_past_its_first_effect_a_request_waits_out_a_journal_outage_instead_of_503() -> None:
+    """A 503 says nothing happened: once the ledger ran, the outage is waited out."""
+    CALLS.clear()
+    log = MemoryLog(auto_create_partitions=1)
+    worker, runtime = await _worker(log, "w1")
+    assert worker.journal is not None
+    attempts: list[int] = []
+
+    class Down:
+        read_since = log.read_since
+
+        async def send(self, *args: Any, **kwargs: Any) -> None:
+            from gati.errors import BackendUnavailable
+
+            attempts.append(1)
+            raise BackendUnavailable("broker paused")
+
+    running = asyncio.create_task(worker.handle(_record("r-half")))
+    await _until(lambda: CALLS == ["r-half"])  # the first effect happened; HOLD is clear
+    worker.journal.log = Down()  # type: ignore[assignment]
+    HOLD.set()
+    await _until(lambda: len(attempts) >= 2)  # the second intent is retried, not failed
+    assert _replies(log) == []
+    worker.journal.log = log  # the broker is back
+    await running
+    (reply,) = _replies(log)
+    assert reply.status == 201 and json.loads(reply.body)["rows"] == [1, 2]
+    assert CALLS == ["r-half", "r-half"]
+    await runtime.close()
