@@ -14,6 +14,7 @@ from gati.core.envelopes import (
     ResponseEnvelope,
 )
 from gati.errors import CodecError
+from gati.policy import AuthOutcome, Principal
 
 REQUEST = "gati.RequestEnvelope"
 RESPONSE = "gati.ResponseEnvelope"
@@ -61,6 +62,7 @@ class EnvelopeCodec:
                 else {"status": rej.status, "code": rej.code, "message": rej.message},
                 "body_schema": env.body_schema,
                 "accept_by_us": env.accept_by_us,
+                "auth": _auth_out(env.auth),
             },
         )
 
@@ -87,6 +89,8 @@ class EnvelopeCodec:
             body_schema=r.get("body_schema"),
             # Null from ids 1 and 7: gateways that predate it set no give-up time.
             accept_by_us=r.get("accept_by_us"),
+            # Null from ids 1, 7 and 8: gateways that predate it authenticated nobody.
+            auth=_auth_in(r.get("auth")),
         )
 
     def encode_response(self, env: ResponseEnvelope) -> bytes:
@@ -142,6 +146,25 @@ class EnvelopeCodec:
                 _, r = self.codec.decode(data, self.batch_ids)
                 return [_event(e) for e in r["events"]]
         raise CodecError("not a RequestEnvelope, LifecycleEvent or LifecycleBatch message")
+
+
+def _auth_out(auth: AuthOutcome | None) -> dict[str, Any] | None:
+    if auth is None:
+        return None
+    p = auth.principal
+    return {"principal": None if p is None else {
+        "subject": p.subject, "method": p.method, "roles": list(p.roles),
+        "scopes": list(p.scopes), "tenant": p.tenant},
+        "error": auth.error, "message": auth.message}
+
+
+def _auth_in(r: dict[str, Any] | None) -> AuthOutcome | None:
+    if r is None:
+        return None
+    p = r.get("principal")
+    return AuthOutcome(None if p is None else Principal(
+        p["subject"], p["method"], tuple(p["roles"]), tuple(p["scopes"]), p.get("tenant")),
+        r.get("error"), r.get("message"))
 
 
 def _event_record(ev: LifecycleEvent) -> dict[str, Any]:

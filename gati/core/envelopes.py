@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from gati.policy._principal import AuthOutcome
+
 
 class Stage(StrEnum):
     RECEIVED = "received"
@@ -40,6 +42,9 @@ class Stage(StrEnum):
     # A journaled module call about to be made, durable before it is: a request resumed
     # after its worker died knows the call may have happened and never makes it again.
     CALLING = "calling"
+    # What the gateway made of the request's credentials (the principal, never the
+    # credential), and a route policy's refusal of it: 401 / 403 with a stable code.
+    AUTHENTICATED = "authenticated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +82,9 @@ class RequestEnvelope:
     # envelope (it answers 503 then); a worker refuses an envelope the broker appended
     # later, so a 503 means "will not run". None: from a gateway that predates it.
     accept_by_us: int | None = None
+    # The principal the gateway established, or why it refused the credentials; None:
+    # none presented. Replay reads it back from the ``authenticated`` step.
+    auth: AuthOutcome | None = None
 
     def header(self, name: str) -> str | None:
         """First value of a header (names are stored lower-cased)."""

@@ -1,0 +1,31 @@
+"""Route policies: who may call what, how often, and safely twice.
+
+Pure: the gateway and the worker are the adapters. ``RoutePolicy`` is what a route
+declares; ``AuthConfig`` how an app authenticates; ``Principal`` / ``AuthOutcome``
+what the gateway established, carried in the envelope and recorded; ``authorize`` the
+decision the worker makes (and replay makes again).
+"""
+
+from gati.policy._auth import ApiKey, AuthConfig, JWTConfig, hash_api_key
+from gati.policy._decide import Denial, authorize
+from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify
+from gati.policy._principal import AuthOutcome, Principal
+from gati.policy._route import PolicyError, RateLimit, RoutePolicy
+
+__all__ = [
+    "ApiKey",
+    "AuthConfig",
+    "AuthOutcome",
+    "Denial",
+    "JWTConfig",
+    "PolicyError",
+    "Principal",
+    "RateLimit",
+    "RoutePolicy",
+    "TokenRefused",
+    "UnknownKey",
+    "authorize",
+    "hash_api_key",
+    "looks_like_jwt",
+    "verify",
+]
