@@ -38,6 +38,12 @@ lives (``tests/unit/test_error_tree.py`` holds it to the code)::
     ├── ScriptError [script_error]               testing: a module call no script covers
     │   ├── UnscriptedCall [unscripted_call]
     │   └── ScriptExhausted [script_exhausted]
+    ├── ModuleError [module_error] 502          modules: the worker and a module process
+    │   ├── ModuleCrashed [module_crashed]       exited mid-call (also a ConnectionError)
+    │   ├── ModuleProtocolError [module_protocol_error]  a bad frame (also a ConnectionError)
+    │   ├── ModuleUnavailable [module_unavailable] 503  not serving, or circuit open
+    │   ├── ModuleCallFailed [module_call_failed] 500  the module answered an error
+    │   └── CapabilityDenied [capability_denied] 403  asked for what it did not declare
     └── SimulationError [simulation_error]       simulate: a run that cannot be made
 
 Outside the tree on purpose: ``simulate.InjectedFailure`` is a ``ConnectionError``
