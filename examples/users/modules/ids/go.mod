@@ -1,0 +1,3 @@
+module gati.example/ids
+
+go 1.24

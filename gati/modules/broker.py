@@ -1,0 +1,92 @@
+"""The worker's side of a module's capabilities: what a sandboxed module may ask for.
+
+A module in its own network namespace cannot open a socket that goes anywhere, so a
+fetch it is allowed is made by the worker on its behalf, after checking the host:port
+against the manifest's ``egress`` allowlist. A secret reaches it only if its manifest
+names it, and only as the answer to its own request, never as a call argument (which
+would be recorded). Everything not declared is refused with ``capability_denied``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from gati.core.context import SecretSource
+from gati.modules.errors import CapabilityDenied, ModuleError
+from gati.modules.spec import ProcessSpec
+
+MAX_BODY = 1 << 20
+METHODS = ("http.fetch", "secrets.get")
+
+
+class CapabilityBroker:
+    """Answers ``http.fetch`` and ``secrets.get`` for one module, as declared."""
+
+    def __init__(self, spec: ProcessSpec, secrets: list[SecretSource] | None = None) -> None:
+        self._spec = spec
+        self._secrets = secrets or []
+        self.fetches = 0
+
+    async def __call__(self, method: str, params: Mapping[str, Any]) -> Any:
+        if method == "secrets.get":
+            return self._secret(params)
+        if method == "http.fetch":
+            return await self._fetch(params)
+        raise CapabilityDenied(f"no capability {method!r} (the broker offers {METHODS})")
+
+    def _secret(self, params: Mapping[str, Any]) -> str:
+        name = params.get("name")
+        if not isinstance(name, str) or name not in self._spec.capabilities.secrets:
+            raise CapabilityDenied(f"module {self._spec.name!r} did not declare secret "
+                                   f"{name!r} (declared: {list(self._spec.capabilities.secrets)})")
+        for source in self._secrets:
+            value = source.lookup(name)
+            if value is not None:
+                return value
+        raise ModuleError(f"secret {name!r} is not defined")
+
+    def allowed(self, url: str) -> str:
+        """The URL's ``host:port`` if the allowlist has it; else ``CapabilityDenied``."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise CapabilityDenied(f"http.fetch needs an http(s) URL, got {url!r}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        target = f"{parts.hostname}:{port}"
+        if target not in self._spec.capabilities.egress:
+            raise CapabilityDenied(f"module {self._spec.name!r} may not reach {target} "
+                                   f"(egress: {list(self._spec.capabilities.egress)})")
+        return target
+
+    async def _fetch(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        url = str(params.get("url", ""))
+        self.allowed(url)
+        method = str(params.get("method", "GET")).upper()
+        body = params.get("body")
+        data = None if body is None else str(body).encode()
+        headers = params.get("headers") or {}
+        req = urllib.request.Request(url, data=data, method=method,
+                                     headers={str(k): str(v) for k, v in dict(headers).items()})
+        self.fetches += 1
+        return await asyncio.to_thread(_perform, req, self._spec.limits.timeout_s)
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """A redirect could lead off the allowlist: it is answered to the module as is."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _perform(req: urllib.request.Request, timeout_s: float) -> dict[str, Any]:
+    opener = urllib.request.build_opener(_NoRedirect, urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(req, timeout=timeout_s) as resp:
+            status, headers, raw = resp.status, dict(resp.headers), resp.read(MAX_BODY)
+    except urllib.error.HTTPError as exc:
+        status, headers, raw = exc.code, dict(exc.headers), exc.read(MAX_BODY)
+    return {"status": status, "headers": headers, "body": raw.decode(errors="replace")}
