@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack, overload
 
 from gati.core.effects import CallPolicy
 from gati.core.evolution import assess
@@ -26,6 +26,7 @@ from gati.core.http import Request, Response
 from gati.core.routing import Router
 from gati.core.timescape import Family, Transform, Transformer, Version, is_tag, parse_tsv
 from gati.errors import AppError
+from gati.policy import AuthConfig, PolicyError, PolicyOptions, RoutePolicy
 from gati.types.avro_schema import root_name
 from gati.types.contract import TypeContract, contract
 
@@ -61,6 +62,8 @@ class HandlerSpec:
     # A response that breaks its contract: "error" answers 500 response_invalid; "warn"
     # sends it and records a warning step (for migrating handlers onto a contract).
     invalid_response: str = "error"
+    # Auth, roles, rate limit, body cap, idempotency: the route's over the app's.
+    policy: RoutePolicy = field(default_factory=RoutePolicy)
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,12 +173,14 @@ class App:
     """A Gati application. Build one per process; there is no global instance."""
 
     def __init__(self, name: str, *, config: dict[str, Any] | None = None,
-                 invalid_response: str = "error") -> None:
+                 invalid_response: str = "error", auth: AuthConfig | None = None) -> None:
+        """``auth``: how gateways authenticate callers, and the app-wide route policy."""
         if not name or not name.replace("-", "_").isidentifier():
             raise AppError(f"app name {name!r} must be an identifier (letters, digits, - or _)")
         _check_invalid_response(invalid_response, f"app {name!r}")
         self.name = name
         self.invalid_response = invalid_response
+        self.auth = auth or AuthConfig()
         self.config: dict[str, Any] = dict(config or {})
         self.router: Router[Family] = Router()
         self.families: dict[str, Family] = {}
@@ -215,6 +220,7 @@ class App:
         tags: tuple[str, ...] | list[str] = (),
         snapshots: str | None = None,
         invalid_response: str | None = None,
+        **policy: Unpack[PolicyOptions],
     ) -> Callable[[F], F]:
         """Register ``func(req, res, lctx, gctx)`` (sync or async) for ``method`` ``path``.
 
@@ -224,6 +230,8 @@ class App:
         method and path again with another version adds a version instead of clashing.
         ``invalid_response`` ("error" or "warn", default the app's) decides what a
         response that breaks the ``response`` contract gets: 500, or sent with a warning.
+        ``auth``, ``roles``, ``rate_limit``, ``max_body``, ``idempotency``: the route's
+        policies (``gati.policy.RoutePolicy``), over the app's ``AuthConfig.policy``.
         """
         upper = method.upper()
         where = f"{upper} {path}"
@@ -232,6 +240,7 @@ class App:
                                    invalid_response=invalid_response)
         route_hooks = _route_hooks(before=before, after=after, catch=catch, cleanup=cleanup)
         label = version or "initial"
+        route_policy = self._route_policy(where, timeout_s, policy)
 
         def register(func: F) -> F:
             family, hid = self._family_for(upper, path, func, handler_id)
@@ -242,6 +251,7 @@ class App:
                 request_type=request, response_type=response, hooks=route_hooks,
                 version=label, request_contract=req_contract, response_contract=res_contract,
                 snapshots=snapshots, invalid_response=invalid_response or self.invalid_response,
+                policy=route_policy,
             )
             if family is None:
                 family = Family(hid, upper, path)
@@ -251,6 +261,15 @@ class App:
             return func
 
         return register
+
+    def _route_policy(self, where: str, timeout_s: float | None,
+                      options: PolicyOptions) -> RoutePolicy:
+        """The route's policies over the app's, checked now (a typo fails at import)."""
+        try:
+            own = RoutePolicy.of(timeout_s=timeout_s, **options)
+        except (PolicyError, TypeError) as exc:
+            raise AppError(f"{where}: {exc}") from None
+        return own.over(self.auth.policy)
 
     def _family_for(self, method: str, path: str, func: Callable[..., Any],
                     handler_id: str | None) -> tuple[Family | None, str]:

@@ -23,6 +23,7 @@ from gati.core.record import LogLine, Sleep
 from gati.core.redact import Redactor, Secret
 from gati.core.scope import Publication, RequestScope
 from gati.errors import GatiError
+from gati.policy import Principal
 
 T = TypeVar("T")
 
@@ -37,6 +38,8 @@ class RequestMeta:
     deadline_at_us: int
     version: str | None = None
     flags: Mapping[str, str] = field(default_factory=dict)
+    # Who the gateway authenticated (recorded, so replay sees the same one); None: nobody.
+    principal: Principal | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from urllib.parse import parse_qsl
 
 from gati.core.envelopes import Headers, RequestEnvelope
 from gati.errors import GatiError, RequestError
+from gati.policy import Principal
 from gati.types.convert import json_default
 
 JSON_TYPES = ("application/json", "application/problem+json")
@@ -62,6 +63,8 @@ class Request:
     raw_body: bytes
     client: str | None
     body: Any = None
+    # The caller the gateway authenticated; None: anonymous.
+    auth: Principal | None = None
 
     @classmethod
     def from_envelope(cls, env: RequestEnvelope, params: dict[str, str | int]) -> Request:
@@ -95,6 +98,7 @@ class Request:
             raw_body=env.body,
             client=env.client,
             body=body,
+            auth=env.auth.principal if env.auth is not None else None,
         )
 
     def query_one(self, name: str, default: str | None = None) -> str | None:

@@ -29,6 +29,7 @@ from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan, VersionUnavailable
 from gati.errors import GatiError, MethodNotAllowed, RoutingError, TransformFailed
+from gati.policy import admit
 from gati.types.contract import ValidationFailed
 from gati.types.secrets import secret_strings
 
@@ -224,6 +225,8 @@ class Pipeline:
             scope.record(Stage.RESUMED, detail=delivery.resumed)
         scope.record(Stage.RECEIVED, detail={"method": env.method, "path": env.path,
                                              "gateway": env.gateway_id})
+        if env.auth is not None:  # replay takes the principal back from this step
+            scope.record(Stage.AUTHENTICATED, detail=env.auth.to_detail())
         refused = self._refused(env, scope, delivery)
         if refused is not None:
             return refused
@@ -240,6 +243,9 @@ class Pipeline:
             plan = self._plan(env, scope, family, match)
         except GatiError as exc:
             return self._fail(env, scope, Failure(exc.status, exc.code, exc.message))
+        denied = self._admit(env, scope, plan.serving.target)
+        if denied is not None:
+            return denied
         try:
             req = self._request(env, scope, plan, match)
         except GatiError as exc:
@@ -269,6 +275,18 @@ class Pipeline:
             return self._answer_failure(env, scope, Failure(
                 504, "deadline_exceeded", "the request expired before it was handled"))
         return None
+
+    def _admit(self, env: RequestEnvelope, scope: RequestScope,
+               spec: HandlerSpec) -> Outcome | None:
+        """The route policy's refusal (401, 403, 413, 400), decided from the recorded
+        principal alone, so a replay refuses exactly what the worker refused."""
+        denial = admit(spec.policy, env.auth, realm=self.app.auth.realm,
+                       body_size=len(env.body), idempotency_key=env.header("idempotency-key"))
+        if denial is None:
+            return None
+        headers = (("www-authenticate", denial.challenge),) if denial.challenge else ()
+        return self._fail(env, scope, Failure(denial.status, denial.code, denial.message,
+                                              headers=headers))
 
     def _plan(self, env: RequestEnvelope, scope: RequestScope, family: Family,
               match: Match[Family]) -> Plan:
@@ -363,7 +381,7 @@ class Pipeline:
             request_id=env.request_id, method=env.method, path=env.path,
             handler_id=spec.handler_id, received_at_us=env.received_at_us,
             deadline_at_us=env.deadline_at_us, version=spec.version,
-            flags=_flags(env),
+            flags=_flags(env), principal=req.auth,
         )
         lctx = LocalContext(meta, scope, effects)
         gctx = GlobalContext(self.services, scope, effects)

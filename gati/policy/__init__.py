@@ -7,10 +7,10 @@ decision the worker makes (and replay makes again).
 """
 
 from gati.policy._auth import ApiKey, AuthConfig, JWTConfig, hash_api_key
-from gati.policy._decide import Denial, authorize
+from gati.policy._decide import Denial, admit, authorize
 from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify
 from gati.policy._principal import AuthOutcome, Principal
-from gati.policy._route import PolicyError, RateLimit, RoutePolicy
+from gati.policy._route import PolicyError, PolicyOptions, RateLimit, RoutePolicy
 
 __all__ = [
     "ApiKey",
@@ -19,11 +19,13 @@ __all__ = [
     "Denial",
     "JWTConfig",
     "PolicyError",
+    "PolicyOptions",
     "Principal",
     "RateLimit",
     "RoutePolicy",
     "TokenRefused",
     "UnknownKey",
+    "admit",
     "authorize",
     "hash_api_key",
     "looks_like_jwt",

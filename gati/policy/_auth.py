@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Unpack
 
 from gati.policy._principal import Principal
-from gati.policy._route import RoutePolicy
+from gati.policy._route import PolicyOptions, RoutePolicy
 
 SAFE_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
                              "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"})
@@ -82,9 +83,9 @@ class AuthConfig:
 
     @classmethod
     def of(cls, *, jwt: JWTConfig | None = None, api_keys: Iterable[ApiKey] = (),
-           realm: str = "gati", **policy: object) -> AuthConfig:
+           realm: str = "gati", **policy: Unpack[PolicyOptions]) -> AuthConfig:
         """``policy`` options as on a route (``auth=``, ``roles=``, ``rate_limit=``...)."""
-        return cls(jwt, tuple(api_keys), realm, RoutePolicy.of(**policy))  # type: ignore[arg-type]
+        return cls(jwt, tuple(api_keys), realm, RoutePolicy.of(**policy))
 
     @property
     def by_digest(self) -> dict[str, ApiKey]:

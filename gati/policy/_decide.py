@@ -44,3 +44,21 @@ def authorize(policy: RoutePolicy, outcome: AuthOutcome | None, realm: str) -> D
                       f"{', '.join(policy.roles)}",
                       f'{challenge}, error="insufficient_scope"')
     return None
+
+
+def admit(policy: RoutePolicy, outcome: AuthOutcome | None, *, realm: str, body_size: int,
+          idempotency_key: str | None) -> Denial | None:
+    """Every refusal a route's policy makes before its hooks run, in the order a client
+    fixes them: credentials (401/403), then the body's size (413), then a missing
+    ``Idempotency-Key`` (400)."""
+    denial = authorize(policy, outcome, realm)
+    if denial is not None:
+        return denial
+    if policy.max_body is not None and body_size > policy.max_body:
+        return Denial(413, "body_too_large",
+                      f"the request body is over this route's {policy.max_body} bytes")
+    if policy.idempotency == "required" and not idempotency_key:
+        return Denial(400, "idempotency_key_required",
+                      "this route needs an 'Idempotency-Key' header (a unique value per "
+                      "operation, sent again unchanged on a retry)")
+    return None

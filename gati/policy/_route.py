@@ -11,7 +11,7 @@ or ``optional``.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 from limits import RateLimitItem, parse
 
@@ -21,6 +21,16 @@ RateKey = Literal["principal", "ip", "tenant"]
 _AUTH: tuple[AuthMode, ...] = ("required", "optional", "none")
 _IDEMPOTENCY: tuple[Idempotency, ...] = ("required", "optional")
 _KEYS: tuple[RateKey, ...] = ("principal", "ip", "tenant")
+
+
+class PolicyOptions(TypedDict, total=False):
+    """The policy keywords of ``@app.handler`` (and of ``AuthConfig.of`` app-wide)."""
+
+    auth: AuthMode
+    roles: tuple[str, ...] | list[str] | str
+    rate_limit: str
+    max_body: int
+    idempotency: Idempotency
 
 
 class PolicyError(ValueError):

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gati.core.context import Snapshot, TaskState
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import GatiError
+from gati.policy import AuthOutcome
 from gati.store.store import Store
 from gati.store.timeline import Timeline, TimelineStep
 
@@ -87,9 +88,13 @@ class RecordedRequest:
         refused = next((s.detail for s in steps if s.stage == "refused"), None)
         body = base64.b64decode(responded.detail.get("body_b64", ""))
         headers = tuple((str(k), str(v)) for k, v in responded.detail.get("headers", []))
+        authenticated = next((s.detail for s in steps if s.stage == "authenticated"), None)
+        envelope = _envelope(timeline, refused)
+        if authenticated is not None:  # the principal the gateway established (issue 18)
+            envelope = replace(envelope, auth=AuthOutcome.from_detail(authenticated))
         return cls(
             request_id=timeline.request_id,
-            envelope=_envelope(timeline, refused),
+            envelope=envelope,
             steps=tuple(steps),
             response=RecordedResponse(responded.status, headers, body),
             version=timeline.version,
