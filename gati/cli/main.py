@@ -106,15 +106,18 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
 
     from gati.cli.loader import load_app
     from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S, Gateway
+    from gati.gateway.auth import Authenticator
     from gati.observability import PrometheusMetrics
     from gati.wiring import Security, gateway_log
 
     settings = _settings(gateway_id=gateway_id)
     typed_bodies = None
+    authenticator = None
     if app:
         the_app = load_app(app)
         the_app.validate()
         typed_bodies = _typed_bodies(the_app, settings)
+        authenticator = Authenticator(the_app.auth)  # without APP: nobody is authenticated
     security = Security.from_settings(settings)
     if security.sealer is None:
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
@@ -128,6 +131,7 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         metrics=PrometheusMetrics(),
         sealer=security.sealer,
         typed_bodies=typed_bodies,
+        authenticator=authenticator,
     )
     server = uvicorn.Server(
         uvicorn.Config(

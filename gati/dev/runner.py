@@ -19,6 +19,7 @@ import uvicorn
 from gati.config import Settings
 from gati.core.app import App
 from gati.gateway.asgi import Gateway
+from gati.gateway.auth import Authenticator
 from gati.gateway.bodies import TypedBodies
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
@@ -84,7 +85,7 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
         return TypedBodies(app, runtime.body_schema_ids)  # the worker stored them just now
 
     gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=security.sealer,
-                      typed_bodies=typed_bodies)
+                      typed_bodies=typed_bodies, authenticator=Authenticator(app.auth))
     processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=security.sealer,
                           bodies=runtime.bodies)
     consumers = [LogWorker(processor.handle, log, topics=[settings.requests_topic],

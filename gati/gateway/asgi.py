@@ -39,6 +39,7 @@ from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
 from gati.wiring import Role, topics
 
 if TYPE_CHECKING:
+    from gati.gateway.auth import Authenticator
     from gati.gateway.bodies import TypedBodies
     from gati.observability.metrics import PrometheusMetrics
 
@@ -99,8 +100,11 @@ class Gateway:
         typed_bodies: Callable[[], Awaitable[TypedBodies]] | None = None,
         send_budget_s: float = MAX_SEND_BUDGET_S,
         accept_grace_s: float = ACCEPT_GRACE_S,
+        authenticator: Authenticator | None = None,
     ) -> None:
         self.settings = settings
+        # The app's credentials check; its principal travels in the envelope (issue 18).
+        self.authenticator = authenticator
         self.send_budget_s = send_budget_s
         self.accept_grace_s = accept_grace_s
         self.sealer = sealer
@@ -128,6 +132,8 @@ class Gateway:
         await self.log.ensure_topics(
             topics(self.settings, Role.GATEWAY, gateway_id=self.gateway_id))
         await self.replies.start()
+        if self.authenticator is not None:
+            await self.authenticator.start()
         if self._typed_bodies is not None and self.bodies is None:
             try:
                 self.bodies = await self._typed_bodies()
@@ -257,6 +263,8 @@ class Gateway:
         read_at = self.clock.now_us()
         budget_s = max(MIN_SEND_BUDGET_S, min(self.send_budget_s, (deadline - read_at) / 1e6))
         client = scope.get("client")
+        auth = None if self.authenticator is None else \
+            await self.authenticator.authenticate(headers)
         env = RequestEnvelope(
             request_id=request_id,
             gateway_id=self.gateway_id,
@@ -273,6 +281,7 @@ class Gateway:
             version_pref=version_preference(headers, query),
             rejection=rejection,
             accept_by_us=read_at + int(budget_s * 1e6),
+            auth=auth,
         )
         return self._encode_body(env)
 

@@ -33,8 +33,7 @@ def looks_like_jwt(value: str) -> bool:
     return value.count(".") == 2 and len(value) > 10
 
 
-def verify(token: str, config: JWTConfig, keys: Mapping[str, Any], *,
-           now: float | None = None) -> Principal:
+def verify(token: str, config: JWTConfig, keys: Mapping[str, Any]) -> Principal:
     """The principal a valid ``token`` names.
 
     ``keys``: verification keys by kid (``""`` for a key used by tokens without one).
