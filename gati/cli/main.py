@@ -498,6 +498,9 @@ def _register_groups() -> None:
     from gati.cli.commands_types import register_type_commands
 
     register_type_commands(cli)  # manifest, schemas, codegen, contracts
+    from gati.cli.k8s_cmd import register_k8s_commands
+
+    register_k8s_commands(cli)  # k8s render|crd, operator
 
 
 _register_groups()

@@ -1,0 +1,82 @@
+"""``gati operator``: kopf handlers around :func:`gati.operator.reconcile.converge`.
+
+kopf brings the watch streams, retries with backoff, timers and the login; every
+handler here does the same thing (converge, then write the status), so a create, an
+update, a restart (``resume``) and the periodic timer all end in the same objects. The
+timer is what picks up what no event announces: a migration Job completing, lag rising
+in Kafka, a version going cold in the store. No finalizer is added: owner references
+let the garbage collector delete an app's objects with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Collection
+from typing import Any
+
+import kopf
+
+from gati.k8s.crd import PLURAL, crd
+from gati.k8s.render import GROUP, VERSION
+from gati.operator.kube import Kube
+from gati.operator.reconcile import converge
+
+log = logging.getLogger(__name__)
+
+
+class _Memo:
+    """Per-operator state: the API client and one lock per resource."""
+
+    def __init__(self) -> None:
+        self.kube: Kube | None = None
+        self.locks: dict[str, asyncio.Lock] = {}
+
+
+def build_registry(*, interval_s: float, install_crd: bool) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            return kopf.login_with_service_account(**kwargs)
+        return kopf.login_with_kubeconfig(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
+        settings.posting.level = logging.WARNING
+        memo.state = _Memo()
+        memo.state.kube = await Kube.connect()
+        if install_crd:
+            await memo.state.kube.apply(crd())
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(memo: Any, **_: Any) -> None:
+        if memo.state.kube is not None:
+            await memo.state.kube.close()
+
+    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+        state: _Memo = memo.state
+        assert state.kube is not None
+        lock = state.locks.setdefault(body.metadata.uid or "", asyncio.Lock())
+        async with lock:
+            # A timer's body can be a moment old; converge from the newest version.
+            fresh = await state.kube.get(f"{GROUP}/{VERSION}", "GatiApp",
+                                         body.metadata.namespace, body.metadata.name)
+            if fresh is None or fresh["metadata"].get("deletionTimestamp"):
+                return
+            patch.status.update(await converge(state.kube, fresh))
+
+    for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
+        on(GROUP, VERSION, PLURAL, registry=registry, id="converge")(reconcile)
+    kopf.timer(GROUP, VERSION, PLURAL, registry=registry, interval=interval_s,
+               initial_delay=interval_s, id="periodic")(reconcile)
+    return registry
+
+
+def run(*, namespaces: Collection[str], interval_s: float, install_crd: bool) -> None:
+    """Run until SIGINT/SIGTERM; watches ``namespaces``, or every namespace if none."""
+    registry = build_registry(interval_s=interval_s, install_crd=install_crd)
+    kopf.run(registry=registry, standalone=True, clusterwide=not namespaces,
+             namespaces=list(namespaces), memo=kopf.Memo())
