@@ -416,6 +416,7 @@ class Replayer:
             version_pref=preference,
             rejection=rejection,
             accept_by_us=env.accept_by_us,  # with the recorded append time: refused again
+            auth=env.auth,  # the recorded principal: every auth decision is made again
         )
 
     def _failed(self, record: RecordedRequest, started: float, error: str) -> ReplayResult:
