@@ -1,0 +1,254 @@
+"""What the playground's API does, over the store's read model and the one Replayer.
+
+No SQL here and no HTTP: requests are found by ``gati.store.search`` and read through
+``Store.timeline`` (the record's one read model); replays run through
+``gati.replay.Replayer``, the engine ``gati replay`` uses. The ASGI server turns these
+methods into routes, so the page, the tests and scripts all see the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from gati.cli.render import timeline_json
+from gati.config import Settings
+from gati.core.app import App
+from gati.errors import GatiError
+from gati.playground.filters import (
+    decode_cursor,
+    encode_cursor,
+    invalid,
+    parse_filter,
+    parse_limit,
+    when,
+)
+from gati.playground.records import export_document, parse_document, request_json
+from gati.replay import Replayer, ReplayResult
+from gati.replay.record import RecordedRequest, ReplayError
+from gati.store.search import Key, RequestFilter
+from gati.store.search import search as find_requests
+from gati.store.store import Store
+from gati.store.timeline import Timeline
+from gati.store.versions import VersionRegistry
+
+MAX_BATCH = 10_000  # requests one batch replay may cover
+
+
+def _item(tl: Timeline) -> dict[str, Any]:
+    """A request as the list shows it: the timeline's header, without its steps."""
+    out = timeline_json(tl)
+    del out["steps"]
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayOptions:
+    """How to replay, as the API's JSON body says: validated, each field named if not."""
+
+    version: str | None = None
+    raw: bool = False
+    at: int | None = None
+    body: bytes | None = None  # an edited request body: a new, marked replay
+
+    @classmethod
+    def parse(cls, doc: Any) -> ReplayOptions:
+        if doc is None:
+            return cls()
+        if not isinstance(doc, dict):
+            raise invalid("body", "the replay options must be a JSON object")
+        unknown = sorted(set(doc) - {"version", "raw", "at", "body"})
+        if unknown:
+            raise invalid(unknown[0], "unknown replay option (version, raw, at, body)")
+        version, raw, at = doc.get("version"), doc.get("raw", False), doc.get("at")
+        if version is not None and (not isinstance(version, str) or not version.strip()):
+            raise invalid("version", "must be a version label, tag or date")
+        if not isinstance(raw, bool):
+            raise invalid("raw", "must be true or false")
+        if raw and version is None:
+            raise invalid("raw", "applies to a replay against another version (give version)")
+        if at is not None and (not isinstance(at, int) or isinstance(at, bool) or at < 0):
+            raise invalid("at", "must be the step number of a snapshot")
+        body = None
+        if "body" in doc:
+            edited = doc["body"]
+            body = edited.encode() if isinstance(edited, str) else json.dumps(
+                edited, separators=(",", ":")).encode()
+        return cls(version, raw, at, body)
+
+
+class Playground:
+    """The API's operations over ``store``; replays need ``app`` (the code to run)."""
+
+    def __init__(self, store: Store, *, app: App | None = None,
+                 settings: Settings | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        self.store = store
+        self.app = app
+        self.settings = settings or Settings()
+        self.registry = VersionRegistry(store.engine)
+        self._replayers: dict[tuple[str | None, bool], Replayer] = {}
+        self._clock = clock
+
+    # -- reading --------------------------------------------------------------------
+
+    async def search(self, params: Mapping[str, str]) -> dict[str, Any]:
+        flt = parse_filter(params)
+        page = await find_requests(self.store, flt, limit=parse_limit(params.get("limit")),
+                            after=decode_cursor(params.get("cursor")))
+        return {"items": [_item(t) for t in page.items], "next_cursor": encode_cursor(page.next),
+                "scanned": page.scanned, "truncated": page.truncated}
+
+    async def tail(self, flt: RequestFilter, newer_than: Key | None) -> tuple[
+            list[dict[str, Any]], Key | None]:
+        """Requests recorded after ``newer_than`` (oldest first), and the newest key seen.
+
+        With no key yet, only the newest request's key: a tail starts from now.
+        """
+        page = await find_requests(self.store, flt, limit=100 if newer_than else 1,
+                            newer_than=newer_than)
+        if not page.items:
+            return [], newer_than
+        newest = page.items[0]
+        assert newest.received_at is not None
+        key = Key(newest.received_at, newest.request_id)
+        if newer_than is None:
+            return [], key
+        return [_item(t) for t in reversed(page.items)], key
+
+    async def _timeline(self, request_id: str) -> Timeline:
+        tl = await self.store.timeline(request_id)
+        if tl is None:
+            raise invalid("request_id", f"no recorded request {request_id!r}", status=404,
+                          code="not_found")
+        return tl
+
+    async def request(self, request_id: str) -> dict[str, Any]:
+        """One request's record, redacted as recorded, with what replay can offer it."""
+        tl = await self._timeline(request_id)
+        out = request_json(tl)
+        out["replayable"] = RecordedRequest.of(tl) is not None and self.app is not None
+        out["replay_versions"] = self._versions_of(tl.handler_id)
+        return out
+
+    def _versions_of(self, handler_id: str | None) -> list[dict[str, Any]]:
+        family = None if self.app is None or handler_id is None else \
+            self.app.families.get(handler_id)
+        if family is None:
+            return []
+        return [{"version": v.label, "tags": list(v.tags)} for v in family.versions]
+
+    async def export(self, request_id: str) -> dict[str, Any]:
+        return export_document(await self._timeline(request_id))
+
+    # -- replay ---------------------------------------------------------------------
+
+    def _replayer(self, options: ReplayOptions) -> Replayer:
+        if self.app is None:
+            raise invalid("app", "replay runs the app's code: start the playground with "
+                                 "--app (or GATI_APP)", status=409, code="no_app")
+        key = (options.version, options.raw)
+        if key not in self._replayers:
+            self._replayers[key] = Replayer(app=self.app, engine=self.store.engine,
+                                            version=options.version, raw=options.raw,
+                                            settings=self.settings)
+        return self._replayers[key]
+
+    async def replay(self, request_id: str, doc: Any) -> dict[str, Any]:
+        options = ReplayOptions.parse(doc)
+        tl = await self._timeline(request_id)
+        return await self._replay_timeline(tl, options)
+
+    async def replay_import(self, data: bytes, doc: Any = None) -> dict[str, Any]:
+        """Replay an exported file: the store is not read, so it works on any machine."""
+        tl = parse_document(data)
+        result = await self._replay_timeline(tl, ReplayOptions.parse(doc))
+        result["imported"] = True
+        return result
+
+    async def _replay_timeline(self, tl: Timeline, options: ReplayOptions) -> dict[str, Any]:
+        record = RecordedRequest.of(tl)
+        if record is None:
+            raise invalid("request_id", f"request {tl.request_id} has no complete record yet "
+                                        "(no answer recorded)", status=409, code="incomplete")
+        self._check_version(record, options.version)
+        if options.body is not None:
+            record = replace(record, envelope=replace(record.envelope, body=options.body))
+        replayer = self._replayer(options)
+        try:
+            result = await replayer.replay_record(record, at=options.at)
+        except ReplayError as exc:
+            raise invalid("at" if options.at is not None else "request_id", exc.message) from None
+        out = result.to_json()
+        out["edited"] = options.body is not None
+        out["kind"] = _kind(options)
+        return out
+
+    def _check_version(self, record: RecordedRequest, version: str | None) -> None:
+        if version is None or self.app is None or record.handler_id is None:
+            return
+        family = self.app.families.get(record.handler_id)
+        if family is None:
+            return
+        try:
+            family.label_of(version)
+        except GatiError:
+            labels = ", ".join(family.describe())
+            raise invalid("version", f"{record.handler_id} has no version {version!r} "
+                                     f"(versions: {labels})") from None
+
+    async def batch(self, doc: Any) -> dict[str, Any]:
+        """Replay every answered request in a window against a version; a summary."""
+        if not isinstance(doc, dict):
+            raise invalid("body", "the batch must be a JSON object with since (and until, "
+                                  "handler, version)")
+        since = when("since", str(doc.get("since") or ""))
+        until = when("until", str(doc["until"])) if doc.get("until") else None
+        handler = doc.get("handler") or None
+        options = ReplayOptions.parse({k: v for k, v in doc.items()
+                                       if k in ("version", "raw")})
+        ids = await self.store.window(since=since, until=until, handler=handler,
+                                      limit=MAX_BATCH + 1)
+        if len(ids) > MAX_BATCH:
+            raise invalid("since", f"over {MAX_BATCH} requests in the window; narrow it")
+        batch = await self._replayer(options).replay_many(ids)
+        return {"total": batch.total, "identical": len(batch.identical),
+                "diverged": [_summary(r) for r in batch.diverged],
+                "failed": [{"request_id": r.request_id, "error": r.error} for r in batch.failed],
+                "duration_s": round(batch.duration_s, 3), "version": options.version}
+
+    # -- versions -------------------------------------------------------------------
+
+    async def versions(self, handler: str | None, hot_per_hour: int = 100) -> list[
+            dict[str, Any]]:
+        rows = await self.registry.versions(handler)
+        usage = await self.registry.usage(handler)
+        out = []
+        for r in rows:
+            use = usage.get((r.handler_id, r.version))
+            out.append({
+                "handler_id": r.handler_id, "version": r.version, "tags": list(r.all_tags),
+                "status": r.status, "breaking": r.manifest.get("breaking"),
+                "method": r.method, "path": r.path, "fingerprint": r.fingerprint,
+                "requests_1h": use.last_hour if use else 0,
+                "requests_24h": use.last_day if use else 0,
+                "temperature": use.temperature(hot_per_hour) if use else "cold",
+            })
+        return out
+
+
+def _kind(options: ReplayOptions) -> str:
+    if options.body is not None:
+        return "edited"
+    if options.at is not None:
+        return "from_snapshot"
+    return "against_version" if options.version is not None else "as_recorded"
+
+
+def _summary(r: ReplayResult) -> dict[str, Any]:
+    d = r.divergence
+    return {"request_id": r.request_id, "message": d.message if d else r.error,
+            "recorded_status": r.recorded_status, "replayed_status": r.replayed_status}
