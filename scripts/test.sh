@@ -29,6 +29,7 @@ fi
   || die ".venv has $(.venv/bin/python -V 2>&1); Gati needs 3.11+: remove .venv and rerun with PYTHON=/path/to/python3.11"
 step "pip install -e .[dev]" .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 step "services start" scripts/services.sh start
+step "browser install" scripts/browser.sh install
 step "sandbox tools" scripts/sandbox.sh   # unshare + bubblewrap for out-of-process modules
 
 export GATI_KAFKA_BOOTSTRAP=localhost:9092
