@@ -1,0 +1,69 @@
+"""An app with auth policies for the issue-18 tests: JWT (JWKS and HS256) and API keys.
+
+Configured from the environment the test gives its processes: ``POLICIES_JWKS_URL``
+(the test's own JWKS server), ``POLICIES_HS_SECRET``, ``POLICIES_API_KEYS`` (digests
+``sha256:<hex>=subject:role|role``, comma-separated), ``POLICIES_JWKS_MIN_REFRESH_S``.
+"""
+
+from __future__ import annotations
+
+import os
+
+from gati import App, GlobalContext, LocalContext, Request, Response
+from gati.policy import ApiKey, AuthConfig, JWTConfig
+
+ISSUER = "https://issuer.gati.test"
+AUDIENCE = "gati-tests"
+
+
+def _api_keys() -> list[ApiKey]:
+    keys = []
+    for item in filter(None, os.environ.get("POLICIES_API_KEYS", "").split(",")):
+        digest, _, who = item.partition("=")
+        subject, _, roles = who.partition(":")
+        keys.append(ApiKey(digest, subject, tuple(filter(None, roles.split("|")))))
+    return keys
+
+
+app = App("policies", auth=AuthConfig.of(
+    jwt=JWTConfig(
+        algorithms=("RS256", "ES256", "HS256"), issuer=ISSUER, audience=AUDIENCE,
+        jwks_url=os.environ.get("POLICIES_JWKS_URL", "http://127.0.0.1:9/jwks.json"),
+        secret=os.environ.get("POLICIES_HS_SECRET", "not-configured-in-this-process"),
+        jwks_min_refresh_s=float(os.environ.get("POLICIES_JWKS_MIN_REFRESH_S", "10")),
+    ),
+    api_keys=_api_keys(), realm="policies",
+))
+
+
+@app.get("/public", auth="none")
+async def public(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    res.json({"public": True})
+
+
+@app.get("/me", auth="required")
+async def me(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    assert req.auth is not None and lctx.meta.principal == req.auth
+    res.json({"subject": req.auth.subject, "method": req.auth.method,
+              "roles": list(req.auth.roles), "tenant": req.auth.tenant})
+
+
+@app.get("/admin", roles=["admin"])
+async def admin(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    assert req.auth is not None
+    res.json({"admin": req.auth.subject})
+
+
+@app.get("/maybe", auth="optional")
+async def maybe(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    res.json({"subject": None if req.auth is None else req.auth.subject})
+
+
+@app.post("/canary", auth="none")
+async def canary(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    """Uses each sensitive value the way handlers do: logs them and answers about them."""
+    header = req.headers["x-vendor-token"]
+    query = req.query_one("access_token") or ""
+    password = req.body["password"]
+    lctx.log.info("checking", header=header, query=query, password=password)
+    res.json({"same": header == query, "lengths": [len(header), len(query), len(password)]})
