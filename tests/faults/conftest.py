@@ -10,6 +10,7 @@ from fault_report import HEADER, Report, write_table
 from harness import FaultSystem, create_database, drop_database
 
 _ROWS = pytest.StashKey[list[str]]()
+_PROBLEMS = pytest.StashKey[list[str]]()
 
 
 @pytest.fixture
@@ -38,6 +39,10 @@ def emit(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[Report], N
     def _emit(report: Report) -> None:
         write_table(report, tmp_path)
         request.config.stash.setdefault(_ROWS, []).append(report.row())
+        # Named under the table too, so a broken promise is visible in CI's output
+        # even where the assertion that reports it is hidden (an xfail).
+        request.config.stash.setdefault(_PROBLEMS, []).extend(
+            f"{report.scenario}: {p}" for p in report.problems())
 
     return _emit
 
@@ -50,3 +55,5 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter,
         terminalreporter.write_line(HEADER)
         for row in rows:
             terminalreporter.write_line(row)
+        for line in config.stash.get(_PROBLEMS, []):
+            terminalreporter.write_line(f"- {line}"[:2000])
