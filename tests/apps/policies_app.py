@@ -59,11 +59,25 @@ async def maybe(req: Request, res: Response, lctx: LocalContext, gctx: GlobalCon
     res.json({"subject": None if req.auth is None else req.auth.subject})
 
 
+class Vendor:
+    """Stands for a third party the values are sent to; its answers are recorded."""
+
+    def __init__(self, config: dict[str, object]) -> None:
+        pass
+
+    async def lengths(self, *values: str) -> list[int]:
+        return [len(v) for v in values]
+
+
+app.module("vendor")(Vendor)
+
+
 @app.post("/canary", auth="none")
 async def canary(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
-    """Uses each sensitive value the way handlers do: logs them and answers about them."""
+    """Uses each sensitive value the way handlers do: logs them and passes them on."""
     header = req.headers["x-vendor-token"]
     query = req.query_one("access_token") or ""
     password = req.body["password"]
     lctx.log.info("checking", header=header, query=query, password=password)
-    res.json({"same": header == query, "lengths": [len(header), len(query), len(password)]})
+    lengths = await gctx.modules.vendor.lengths(header, query, password)
+    res.json({"same": header == query, "lengths": lengths})
