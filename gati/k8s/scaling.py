@@ -24,11 +24,14 @@ class ScaleState:
                 "lag": lag, "partitions": partitions}
 
 
+def _ceiling(partitions: int, role: Role) -> int:
+    return max(role.min_replicas, min(role.max_replicas, partitions))
+
+
 def wanted(lag: int, partitions: int, role: Role, policy: Scaling) -> int:
     """The count the lag alone asks for, within bounds and the partition count."""
     need = math.ceil(lag / policy.lag_per_worker) if lag > 0 else 0
-    ceiling = max(role.min_replicas, min(role.max_replicas, partitions))
-    return max(role.min_replicas, min(ceiling, need))
+    return max(role.min_replicas, min(_ceiling(partitions, role), need))
 
 
 def decide(current: ScaleState | None, lag: int, partitions: int, role: Role,
@@ -37,11 +40,13 @@ def decide(current: ScaleState | None, lag: int, partitions: int, role: Role,
     target = wanted(lag, partitions, role, policy)
     if current is None:
         return ScaleState(target, now)
-    clamped = max(role.min_replicas, min(role.max_replicas, current.replicas))
+    # Outside the bounds or above the partitions (which can shrink on a recreated topic),
+    # the count moves at once: workers past the partition count would only idle.
+    clamped = max(role.min_replicas, min(_ceiling(partitions, role), current.replicas))
     if target > clamped:
         return ScaleState(target, now)
     if target < clamped and now - current.changed_at >= policy.cooldown_s:
         return ScaleState(target, now)
-    if clamped != current.replicas:  # the bounds moved under the current count
+    if clamped != current.replicas:
         return ScaleState(clamped, now)
     return current
