@@ -51,6 +51,10 @@ def build(greeting: str = "Hello") -> App:
     async def audit(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
         lctx.set("audited", True)
 
+    @a.after
+    async def stamp(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        lctx.set("stamped", True)
+
     @a.post("/orders", handler_id="demo.create_order", snapshots="always")
     async def create_order(req: Request, res: Response, lctx: LocalContext,
                            gctx: GlobalContext) -> None:

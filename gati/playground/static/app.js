@@ -71,7 +71,7 @@ function el(tag, attrs = {}, ...children) {
     else if (k === "testid") node.dataset.testid = v;
     else node.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined) continue;
     node.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -298,7 +298,7 @@ function snapshotsPanel(steps) {
     const keys = [...new Set([...Object.keys(x), ...Object.keys(y)])].sort();
     out.replaceChildren(el("tr", {}, el("th", {}, "state"), el("th", {}, "#" + snaps[a.value].seq),
       el("th", {}, "#" + snaps[b.value].seq)),
-    keys.map((k) => el("tr", { class: !(k in x) ? "added" : !(k in y) ? "removed" : x[k] !== y[k] ? "changed" : "" },
+    ...keys.map((k) => el("tr", { class: !(k in x) ? "added" : !(k in y) ? "removed" : x[k] !== y[k] ? "changed" : "" },
       el("td", { class: "mono" }, k), el("td", { class: "mono" }, x[k] || ""), el("td", { class: "mono" }, y[k] || ""))));
   }
   if (!snaps.length) return el("div", { testid: "snapshots" }, el("h3", {}, "Snapshots"), el("p", {}, "none recorded"));
