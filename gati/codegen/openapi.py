@@ -54,45 +54,83 @@ def openapi_document(manifest: AppManifest, *, version: str | None = None,
                            f"{manifest.app!r} (fingerprint {manifest.fingerprint}).",
         },
         "paths": dict(sorted(paths.items())),
-        "components": {
-            "schemas": schemas,
-            "parameters": {
-                "GatiVersionHeader": {
-                    "name": VERSION_HEADER,
-                    "in": "header",
-                    "required": False,
-                    "description": "The handler version to serve: a tag (v2, stable), a "
-                    "version label, or a date / ISO 8601 time (the latest version at or "
-                    "before it). Absent: the latest active version.",
-                    "schema": {"type": "string"},
-                },
-                "GatiVersionQuery": {
-                    "name": VERSION_QUERY,
-                    "in": "query",
-                    "required": False,
-                    "description": f"Same as the {VERSION_HEADER} header, which wins when "
-                    "both are given.",
-                    "schema": {"type": "string"},
-                },
+        "components": _components(schemas),
+    }
+
+
+def _components(schemas: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "schemas": schemas,
+        "parameters": {
+            "GatiVersionHeader": {
+                "name": VERSION_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "The handler version to serve: a tag (v2, stable), a "
+                "version label, or a date / ISO 8601 time (the latest version at or "
+                "before it). Absent: the latest active version.",
+                "schema": {"type": "string"},
             },
-            "headers": {
-                "RequestId": {
-                    "description": "The request's id (time-ordered); `gati history ID` shows "
-                    "what happened to it.",
-                    "required": True,
-                    "schema": {"type": "string"},
-                },
-                "RetryAfter": {
-                    "description": "Seconds to wait before retrying.",
-                    "schema": {"type": "string"},
-                },
-                "Allow": {
-                    "description": "The methods this path accepts.",
-                    "schema": {"type": "string"},
-                },
+            "GatiVersionQuery": {
+                "name": VERSION_QUERY,
+                "in": "query",
+                "required": False,
+                "description": f"Same as the {VERSION_HEADER} header, which wins when "
+                "both are given.",
+                "schema": {"type": "string"},
             },
         },
+        "headers": {
+            "RequestId": {
+                "description": "The request's id (time-ordered); `gati history ID` shows "
+                "what happened to it.",
+                "required": True,
+                "schema": {"type": "string"},
+            },
+            "RetryAfter": {
+                "description": "Seconds to wait before retrying.",
+                "schema": {"type": "string"},
+            },
+            "Allow": {
+                "description": "The methods this path accepts.",
+                "schema": {"type": "string"},
+            },
+            **_POLICY_HEADERS,
+        },
+        "securitySchemes": _SECURITY_SCHEMES,
     }
+
+
+# Issue 18: how routes with an auth policy are called, and what their refusals carry.
+_SECURITY_SCHEMES = {
+    "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                   "description": "A JWT the app's issuer signed (or an API key as the "
+                   "bearer token)."},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+}
+_POLICY_HEADERS = {
+    "WWWAuthenticate": {"description": "The auth challenge (RFC 6750): realm and error.",
+                        "schema": {"type": "string"}},
+    "RateLimitPolicy": {"description": "IETF RateLimit-Policy: the quota, e.g. "
+                        "'default;q=100;w=60'.", "schema": {"type": "string"}},
+    "RateLimit": {"description": "IETF RateLimit: what is left, e.g. 'default;r=0;t=12'.",
+                  "schema": {"type": "string"}},
+    "IdempotentReplayed": {"description": "'true': the stored response of an earlier "
+                           "request with the same Idempotency-Key; nothing ran again.",
+                           "schema": {"type": "string"}},
+}
+_POLICY_ERRORS = {
+    401: ("Missing or refused credentials (auth_required, invalid_token, token_expired, "
+          "unknown_key, invalid_audience, invalid_api_key)", "WWW-Authenticate",
+          "WWWAuthenticate"),
+    403: ("The principal has none of the route's roles (insufficient_role)",
+          "WWW-Authenticate", "WWWAuthenticate"),
+    429: ("Over the route's rate limit (rate_limited)", "Retry-After", "RetryAfter"),
+    409: ("A request with this Idempotency-Key is still in flight (idempotency_in_flight)",
+          None, None),
+    422: ("This Idempotency-Key was used with another body (idempotency_key_reused)", None,
+          None),
+}
 
 
 def _operation(api: Api, op: Operation) -> dict[str, Any]:
@@ -116,7 +154,13 @@ def _operation(api: Api, op: Operation) -> dict[str, Any]:
     ]
     params += [{"$ref": "#/components/parameters/GatiVersionHeader"},
                {"$ref": "#/components/parameters/GatiVersionQuery"}]
+    if h.policy.idempotency is not None:
+        params.append({"name": "Idempotency-Key", "in": "header",
+                       "required": h.policy.idempotency == "required",
+                       "description": "Makes a retry safe: a repeat returns the first "
+                       "response and runs nothing.", "schema": {"type": "string"}})
     out["parameters"] = params
+    out["security"] = _security(h.policy.auth)
     request = api.request(op)
     if request is not None:
         out["requestBody"] = {
@@ -125,7 +169,9 @@ def _operation(api: Api, op: Operation) -> dict[str, Any]:
         }
     elif op.method in _BODY_METHODS:
         out["requestBody"] = {"required": False, "content": {"*/*": {"schema": {}}}}
-    out["responses"] = _responses(api, op)
+    out["responses"] = dict(sorted({**_responses(api, op), **_policy_responses(op)}.items()))
+    if h.policy.rate_limit is not None:
+        out["x-gati-rate-limit"] = h.policy.rate_limit.text
     out["x-gati-handler-id"] = h.handler_id
     out["x-gati-version"] = h.version
     out["x-gati-versions"] = list(op.versions)
@@ -170,6 +216,40 @@ def _responses(api: Api, op: Operation) -> dict[str, Any]:
             },
         }
     return dict(sorted(out.items()))
+
+
+def _security(auth: str) -> list[dict[str, list[str]]]:
+    """OpenAPI security requirements: any one scheme; ``{}`` lets anonymous callers in."""
+    if auth == "none":
+        return []
+    schemes: list[dict[str, list[str]]] = [{"bearerAuth": []}, {"apiKey": []}]
+    return schemes if auth == "required" else [*schemes, {}]
+
+
+def _policy_responses(op: Operation) -> dict[str, Any]:
+    """The refusals a route's policies add: 401/403, 429, 409/422 (and 400, 413 as ever)."""
+    p = op.handler.policy
+    statuses = []
+    if p.auth != "none":
+        statuses.append(401)
+    if p.roles:
+        statuses.append(403)
+    if p.rate_limit is not None:
+        statuses.append(429)
+    if p.idempotency is not None:
+        statuses += [409, 422]
+    out: dict[str, Any] = {}
+    for status in statuses:
+        text, header, ref = _POLICY_ERRORS[status]
+        headers: dict[str, Any] = {"X-Request-Id": {"$ref": "#/components/headers/RequestId"}}
+        if header is not None:
+            headers[header] = {"$ref": f"#/components/headers/{ref}"}
+        if status == 429:
+            headers["RateLimit-Policy"] = {"$ref": "#/components/headers/RateLimitPolicy"}
+            headers["RateLimit"] = {"$ref": "#/components/headers/RateLimit"}
+        out[str(status)] = {"description": text, "headers": headers, "content": {
+            "application/json": {"schema": {"$ref": REF_PREFIX + "GatiErrorBody"}}}}
+    return out
 
 
 def _error_schemas() -> dict[str, Any]:

@@ -20,6 +20,7 @@ from gati.manifest._model import (
     ModulePolicy,
     Param,
     PathParam,
+    RateLimitInfo,
     SourceInfo,
     TypeRef,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "ModulePolicy",
     "Param",
     "PathParam",
+    "RateLimitInfo",
     "SourceInfo",
     "TypeRef",
     "build_manifest",

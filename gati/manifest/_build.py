@@ -17,6 +17,7 @@ from gati.manifest._model import (
     HookInfo,
     ModuleCall,
     PathParam,
+    RateLimitInfo,
     SourceInfo,
     TypeRef,
     digest,
@@ -115,7 +116,7 @@ def _handler(app: App, family: Family, version: Version, table: TypeTable,
             HookInfo(h.hook_id, h.kind.value, h.level.value, h.timeout_s, h.retries)
             for h in hooks
         ),
-        policy=HandlerPolicy(spec.timeout_s, spec.invalid_response),
+        policy=_handler_policy(app, spec),
         fingerprint=fingerprint,
         modules=tuple(calls),
         statuses=tuple(sorted(facts.statuses or {200})),
@@ -157,3 +158,15 @@ def _path_params(path: str) -> tuple[PathParam, ...]:
 
 def _iso(tsv_us: int) -> str:
     return datetime.fromtimestamp(tsv_us / 1_000_000, tz=UTC).isoformat()
+
+
+def _handler_policy(app: App, spec: HandlerSpec) -> HandlerPolicy:
+    """The route's policies; ``auth`` is ``none`` where nobody can be authenticated (an
+    app without JWT or API keys) unless the route requires it (then it always 401s)."""
+    p = spec.policy
+    rate = None if p.rate_limit is None else RateLimitInfo(
+        p.rate_limit.limit, p.rate_limit.window_s, p.rate_limit.key, p.rate_limit.text)
+    authenticates = app.auth.jwt is not None or bool(app.auth.api_keys)
+    auth = p.effective_auth if authenticates or p.effective_auth == "required" else "none"
+    return HandlerPolicy(spec.timeout_s, spec.invalid_response, auth,
+                         p.roles or (), rate, p.max_body, p.idempotency)

@@ -43,9 +43,23 @@ class HookInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitInfo:
+    limit: int
+    window_s: int
+    per: str  # principal, ip or tenant
+    text: str  # as declared, e.g. "100/minute"
+
+
+@dataclass(frozen=True, slots=True)
 class HandlerPolicy:
     timeout_s: float | None
     invalid_response: str = "error"  # or "warn": what a response breaking its type gets
+    # gati.policy.RoutePolicy as the route declared it over the app's (issue 18).
+    auth: str = "optional"  # required, optional or none
+    roles: tuple[str, ...] = ()  # the principal needs one of them
+    rate_limit: RateLimitInfo | None = None
+    max_body: int | None = None
+    idempotency: str | None = None  # required or optional
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,8 +257,7 @@ def _handler(d: Mapping[str, Any]) -> HandlerManifest:
         request=_ref(d["request"]),
         response=_ref(d["response"]),
         hooks=tuple(HookInfo(**h) for h in d["hooks"]),
-        policy=HandlerPolicy(d["policy"]["timeout_s"],
-                             d["policy"].get("invalid_response", "error")),
+        policy=_policy(d["policy"]),
         fingerprint=d["fingerprint"],
         modules=tuple(
             ModuleCall(**{**c, "keywords": tuple(c["keywords"])}) for c in d["modules"]
@@ -253,6 +266,15 @@ def _handler(d: Mapping[str, Any]) -> HandlerManifest:
         errors=tuple(DeclaredError(**e) for e in d["errors"]),
         source=SourceInfo(**src),
     )
+
+
+def _policy(p: Mapping[str, Any]) -> HandlerPolicy:
+    """Manifests written before issue 18 have no access policies: open routes."""
+    rate = p.get("rate_limit")
+    return HandlerPolicy(p["timeout_s"], p.get("invalid_response", "error"),
+                         p.get("auth", "optional"), tuple(p.get("roles", ())),
+                         None if rate is None else RateLimitInfo(**rate), p.get("max_body"),
+                         p.get("idempotency"))
 
 
 def _module(d: Mapping[str, Any]) -> ModuleManifest:
