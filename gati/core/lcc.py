@@ -137,6 +137,8 @@ class LocalContextController:
                  "gati.version": spec.version or ""}
         with self.tracer.span(f"handler {spec.handler_id}", attrs) as span:
             budget = asyncio.timeout(timeout_s)
+            loop = asyncio.get_running_loop()
+            scope.cut_handler = lambda: budget.reschedule(loop.time())
             try:
                 async with budget:
                     await _call(spec.func, args, spec.is_async)
@@ -157,6 +159,8 @@ class LocalContextController:
                 scope.record(Stage.HANDLER_END, status=failure_of(exc).status,
                              error_code=failure_of(exc).code)
                 raise
+            finally:
+                scope.cut_handler = None
         scope.record(Stage.HANDLER_END, status=args[1].status_code)
 
     async def _on_error(self, exc: Exception, levels: tuple[Any, ...], args: tuple[Any, ...],

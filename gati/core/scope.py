@@ -15,6 +15,7 @@ import datetime as dt
 import enum
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,9 @@ class RequestScope:
     # The highest seq already durable in the log (the effect journal wrote it); the
     # worker's final batch carries only the steps after it.
     durable_through: int = -1
+    # While the handler runs: ends its time budget now. Replay calls it where the record
+    # shows the handler cut by its timeout, so the cut replays without the wait.
+    cut_handler: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.request_id, worker_id=self.worker_id, first_seq=self.first_seq)

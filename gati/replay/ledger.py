@@ -9,6 +9,7 @@ happened; no real module is ever called unless the replay is explicitly live.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 from collections.abc import Awaitable, Callable
@@ -75,6 +76,7 @@ class ReplayEffects:
         live: Effects | None = None,
         then: Effects | None = None,
         pending: Step | None = None,
+        cut_by_timeout: bool = False,
         on_divergence: Callable[[Divergence], None],
     ) -> None:
         self.scope = scope
@@ -86,10 +88,20 @@ class ReplayEffects:
         self._pending = pending
         self._mark = REPLAYED if then is None else FROM_JOURNAL
         self._diverged = on_divergence
+        # The record shows the handler cut by its timeout after its last effect: the
+        # replayed handler is cut where it asks for one more (a call the timeout
+        # interrupted, or one it was waiting to journal), not failed as diverged.
+        self._cut_by_timeout = cut_by_timeout and live is None and then is None
 
     @property
     def _exhausted(self) -> bool:
         return self._then is not None and self._cursor >= len(self._recorded)
+
+    async def _cut_if_recorded(self) -> None:
+        if (self._cut_by_timeout and self._cursor >= len(self._recorded)
+                and self.scope.cut_handler is not None):
+            self.scope.cut_handler()
+            await asyncio.get_running_loop().create_future()  # the timeout cancels it
 
     @property
     def unused(self) -> list[Step]:
@@ -148,6 +160,7 @@ class ReplayEffects:
         """Any other kind: the same kind and ``key()``, next; ``act`` is not called."""
         if self._then is not None and self._exhausted:
             return await self._then.perform(wanted, act)
+        await self._cut_if_recorded()
         step, recorded = self._next(wanted.describe())
         if not isinstance(recorded, type(wanted)) or recorded.key() != wanted.key():
             self._differs(step, recorded, "made", wanted.describe())
@@ -190,6 +203,7 @@ class ReplayEffects:
             jargs = json.loads(self.scope.redactor.scrub(json.dumps(jargs)))
             jkwargs = json.loads(self.scope.redactor.scrub(json.dumps(jkwargs)))
         made = ModuleCall(module, method, tuple(jargs), jkwargs)
+        await self._cut_if_recorded()
         step, recorded = self._next(made.describe())
         if not isinstance(recorded, ModuleCall) or not recorded.same_call(made):
             self._differs(step, recorded, "called", made.describe())

@@ -166,6 +166,8 @@ class _Ledgers:
 
     def __init__(self, record: RecordedRequest, at: int | None, live: bool) -> None:
         self.recorded = [s for s in record.effects if at is None or s.seq > at]
+        self.cut_by_timeout = any(s.stage == "timeout" and s.error_code == "handler_timeout"
+                                  for s in record.steps)
         self.live = live
         self.divergences: list[Divergence] = []
         self.made: list[ReplayEffects] = []
@@ -173,7 +175,8 @@ class _Ledgers:
     def __call__(self, scope: RequestScope) -> ReplayEffects:
         live = LiveEffects(scope) if self.live else None
         ledger = ReplayEffects(
-            scope, self.recorded, live=live, on_divergence=self.divergences.append
+            scope, self.recorded, live=live, cut_by_timeout=self.cut_by_timeout,
+            on_divergence=self.divergences.append,
         )
         self.made.append(ledger)
         return ledger

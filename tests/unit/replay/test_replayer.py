@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -165,3 +166,43 @@ async def test_batch_replay_summarises_identical_and_diverged(store: Store) -> N
     changed = await Replayer(app=build("other_body"), engine=store.engine).replay_many(ids)
     assert not changed.ok and len(changed.diverged) == 5
     assert json.loads(changed.diverged[0].replayed_body)["user"]["email"] == "changed@example.com"
+
+
+class Slow:
+    """Its second call outlasts the handler's time budget."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    async def step(self, n: int) -> int:
+        self.calls += 1
+        if n == 2:
+            await asyncio.Event().wait()  # until the handler's timeout cancels it
+        return n
+
+
+async def test_a_handler_cut_by_its_timeout_inside_a_call_replays_cut_at_that_call(
+    store: Store,
+) -> None:
+    app = App("slow")
+    app.module("slow")(lambda config: Slow())
+
+    @app.post("/work", handler_id="slow.work", timeout_s=0.05)
+    async def work(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        await gctx.modules.slow.step(1)
+        await gctx.modules.slow.step(2)
+        res.json("done")
+
+    slow = Slow()
+    services = Services(modules={"slow": ModuleEntry(slow, CallPolicy())}, config={})
+    now = SystemClock().now_us()
+    env = RequestEnvelope("req-cut", "g", "t", 0, now, now + 10_000_000, "POST", "/work",
+                          "", (), b"")
+    outcome = await Pipeline(app, services, clock=SystemClock()).process(env)
+    await store.record([env], list(outcome.events))
+    assert outcome.response.status == 504 and slow.calls == 2
+
+    result = await Replayer(app=app, engine=store.engine).replay("req-cut")
+    assert result.identical, result.divergence
+    assert result.replayed_status == 504
+    assert slow.calls == 2  # the replay made no call
