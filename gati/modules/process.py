@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import resource
+import signal
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -147,9 +149,11 @@ class ModuleProcess:
         """End the process and fail every call in flight with ``reason``."""
         self._die(reason, report=report)
         proc = self._proc
-        if proc is not None and proc.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
+        if proc is not None:
+            # The whole group: under unshare and bwrap the module is a grandchild, and
+            # holds stdout open (so ``wait`` would not return) until it is gone too.
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
             await proc.wait()
         for task in [*self._tasks, *self._brokered]:
             if task is not asyncio.current_task():

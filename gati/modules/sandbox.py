@@ -25,6 +25,8 @@ from gati.modules.spec import ProcessSpec
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # The environment a module gets besides its declared ``env`` names: nothing of the worker.
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+# Gati's module helper for Node (``require("gati-module")``), shipped in the package.
+NODE_HELPER = Path(__file__).resolve().parent / "node"
 
 
 def entry_argv(spec: ProcessSpec) -> list[str]:
@@ -47,6 +49,8 @@ def module_env(spec: ProcessSpec, environ: dict[str, str] | None = None) -> dict
     source = os.environ if environ is None else environ
     env = dict(BASE_ENV)
     env.update({k: source[k] for k in spec.capabilities.env if k in source})
+    if spec.runtime == "node":
+        env["NODE_PATH"] = str(NODE_HELPER)
     return env
 
 
@@ -65,7 +69,9 @@ def sandboxed_argv(spec: ProcessSpec) -> list[str]:
 
 
 def bwrap_args(spec: ProcessSpec, argv: list[str]) -> list[str]:
-    args = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid",
+    # No --new-session: the module stays in the process group the worker started, so
+    # killing the group ends it even in the instant before bwrap's --die-with-parent holds.
+    args = ["bwrap", "--die-with-parent", "--unshare-pid",
             "--unshare-ipc", "--unshare-uts", "--proc", "/proc", "--dev", "/dev",
             "--tmpfs", "/tmp"]
     for path in SYSTEM:
@@ -77,6 +83,8 @@ def bwrap_args(spec: ProcessSpec, argv: list[str]) -> list[str]:
     readable = {str(Path(spec.root).resolve())}
     readable.update(str(Path(a).resolve().parent) for a in argv[:2] if a.startswith("/"))
     readable.update(str(Path(spec.root, r).resolve()) for r in spec.capabilities.read)
+    if spec.runtime == "node":
+        readable.add(str(NODE_HELPER))
     for path in sorted(readable):
         args += ["--ro-bind-try", path, path]
     for path in sorted(str(Path(spec.root, w).resolve()) for w in spec.capabilities.write):

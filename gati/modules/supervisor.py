@@ -166,11 +166,13 @@ class ProcessModule:
         return proc
 
     def _check(self, handshake: Handshake) -> None:
+        if handshake.name != self.spec.name:
+            raise ModuleProtocolError(f"module {self.spec.name!r}: the process says it is "
+                                      f"{handshake.name!r}")
         missing = sorted(self._methods - {m.name for m in handshake.methods})
-        if handshake.name != self.spec.name or missing:
-            raise ModuleProtocolError(
-                f"module {self.spec.name!r}: the process says it is {handshake.name!r} "
-                f"and lacks declared methods {missing}")
+        if missing:
+            raise ModuleProtocolError(f"module {self.spec.name!r}: the process lacks the "
+                                      f"declared methods {missing}")
 
     def _exited(self, proc: ModuleProcess, reason: ModuleError) -> None:
         if proc is not self._current or self._closed:
