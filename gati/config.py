@@ -78,6 +78,8 @@ class Settings:
     # Query parameters sealed and masked like sensitive headers, added to the default
     # list (gati.codec.seal.DEFAULT_QUERY: access_token, api_key, signature, ...).
     sensitive_query: str = ""
+    # How long an Idempotency-Key holds (its claim is pruned after): 24 h, as Stripe's.
+    idempotency_ttl_s: float = 86400.0
 
     @property
     def requests_topic(self) -> str:

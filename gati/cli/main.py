@@ -107,7 +107,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     from gati.cli.loader import load_app
     from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S, Gateway
     from gati.gateway.auth import Authenticator
+    from gati.gateway.idempotency import IdempotencyKeys
     from gati.observability import PrometheusMetrics
+    from gati.store.store import create_engine
     from gati.wiring import Security, gateway_log
 
     settings = _settings(gateway_id=gateway_id)
@@ -132,6 +134,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         sealer=security.sealer,
         typed_bodies=typed_bodies,
         authenticator=authenticator,
+        # Idempotency-Key claims live in the record's database, shared by every gateway.
+        idempotency=IdempotencyKeys(create_engine(settings.database_url),
+                                    ttl_s=settings.idempotency_ttl_s),
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -41,6 +41,7 @@ from gati.wiring import Role, topics
 if TYPE_CHECKING:
     from gati.gateway.auth import Authenticator
     from gati.gateway.bodies import TypedBodies
+    from gati.gateway.idempotency import IdempotencyKeys, Settled
     from gati.observability.metrics import PrometheusMetrics
 
 log = logging.getLogger(__name__)
@@ -84,6 +85,9 @@ class _GatewayMetrics:
             "gati_gateway_bodies_total",
             "Request bodies by how they went to Kafka: avro (typed, exact round trip) or "
             "json (everything else); counted when the gateway has the app", ("encoding",))
+        self.replayed = metrics.counter(
+            "gati_gateway_idempotent_replays_total",
+            "Repeats of an Idempotency-Key answered with the first request's response")
 
 
 class Gateway:
@@ -101,10 +105,13 @@ class Gateway:
         send_budget_s: float = MAX_SEND_BUDGET_S,
         accept_grace_s: float = ACCEPT_GRACE_S,
         authenticator: Authenticator | None = None,
+        idempotency: IdempotencyKeys | None = None,
     ) -> None:
         self.settings = settings
         # The app's credentials check; its principal travels in the envelope (issue 18).
         self.authenticator = authenticator
+        # Idempotency-Key claims where every gateway sees them (the record's database).
+        self.idempotency = idempotency
         self.send_budget_s = send_budget_s
         self.accept_grace_s = accept_grace_s
         self.sealer = sealer
@@ -134,6 +141,8 @@ class Gateway:
         await self.replies.start()
         if self.authenticator is not None:
             await self.authenticator.start()
+        if self.idempotency is not None:
+            self.idempotency.start_pruning(self.clock.now_us)
         if self._typed_bodies is not None and self.bodies is None:
             try:
                 self.bodies = await self._typed_bodies()
@@ -148,6 +157,8 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        if self.idempotency is not None:
+            await self.idempotency.close()
         await self.replies.stop()
         if self._manage_log:
             await self.log.stop()
@@ -224,10 +235,19 @@ class Gateway:
             )
             return
         env = await self._envelope(scope, receive, request_id)
+        settled = None
+        if self.idempotency is not None and env.rejection is None:
+            settled = await self.idempotency.settle(env, self.clock.now_us())
+            if settled is not None and settled.scope is None:
+                await self._settled(send, rid, settled)
+                return
+        env = self._encode_body(env)
         # Registered before the append, so a fast worker's reply finds its waiter.
         waiting = self.replies.expect(request_id) if env.rejection is None else None
         if not await self._append(send, env):
             self.replies.forget(request_id)
+            if settled is not None and settled.scope is not None and self.idempotency:
+                await self.idempotency.release(settled.scope, request_id)
             return
         if env.rejection is not None:
             rej = env.rejection
@@ -283,7 +303,7 @@ class Gateway:
             accept_by_us=read_at + int(budget_s * 1e6),
             auth=auth,
         )
-        return self._encode_body(env)
+        return env
 
     def _encode_body(self, env: RequestEnvelope) -> RequestEnvelope:
         """Seal sensitive values, then send a valid typed JSON body as Avro."""
@@ -297,6 +317,22 @@ class Gateway:
             if self._m is not None and env.body:
                 self._m.bodies.inc(encoding="json" if typed is None else "avro")
         return env
+
+    async def _settled(self, send: Send, rid: bytes, settled: Settled) -> None:
+        """A repeat answered with the first request's recorded response, or refused."""
+        if settled.answer is None:
+            assert settled.status is not None
+            await self._error(send, rid, settled.status, settled.code, settled.message,
+                              retry_after=settled.status in (409, 503))
+            return
+        a = settled.answer
+        headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in a.headers
+                   if k not in ("content-length", "x-request-id")]
+        headers += [(b"x-request-id", (settled.answered_by or rid.decode()).encode()),
+                    (b"idempotent-replayed", b"true")]
+        if self._m is not None:
+            self._m.replayed.inc()
+        await _respond(send, a.status, headers, a.body)
 
     async def _health(self, send: Send) -> None:
         """200 ``ok``; 503 ``starting``, or ``degraded`` while the log refuses appends

@@ -8,14 +8,17 @@ decision the worker makes (and replay makes again).
 
 from gati.policy._auth import ApiKey, AuthConfig, JWTConfig, hash_api_key
 from gati.policy._decide import Denial, admit, authorize
+from gati.policy._idempotency import Answer, Claim, Verdict, judge, scope_of
 from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify
 from gati.policy._principal import AuthOutcome, Principal
 from gati.policy._route import PolicyError, PolicyOptions, RateLimit, RoutePolicy
 
 __all__ = [
+    "Answer",
     "ApiKey",
     "AuthConfig",
     "AuthOutcome",
+    "Claim",
     "Denial",
     "JWTConfig",
     "PolicyError",
@@ -25,9 +28,12 @@ __all__ = [
     "RoutePolicy",
     "TokenRefused",
     "UnknownKey",
+    "Verdict",
     "admit",
     "authorize",
     "hash_api_key",
+    "judge",
     "looks_like_jwt",
+    "scope_of",
     "verify",
 ]

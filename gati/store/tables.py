@@ -87,3 +87,16 @@ handler_versions = sa.Table(
     sa.Column("registered_at", UTCDateTime(), nullable=False),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
+# Issue 18 (migration 0007): which request an Idempotency-Key belongs to; the response
+# every repeat gets is that request's recorded response.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("scope", sa.Text, primary_key=True),
+    sa.Column("fingerprint", sa.Text, nullable=False),
+    sa.Column("request_id", sa.Text, nullable=False),
+    sa.Column("created_at", UTCDateTime(), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+    sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
+)

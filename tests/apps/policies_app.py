@@ -7,7 +7,9 @@ Configured from the environment the test gives its processes: ``POLICIES_JWKS_UR
 
 from __future__ import annotations
 
+import asyncio
 import os
+from pathlib import Path
 
 from gati import App, GlobalContext, LocalContext, Request, Response
 from gati.policy import ApiKey, AuthConfig, JWTConfig
@@ -81,3 +83,53 @@ async def canary(req: Request, res: Response, lctx: LocalContext, gctx: GlobalCo
     lctx.log.info("checking", header=header, query=query, password=password)
     lengths = await gctx.modules.vendor.lengths(header, query, password)
     res.json({"same": header == query, "lengths": lengths})
+
+
+class Ledger:
+    """A real side effect to count: one line per account, in ``POLICIES_LEDGER``."""
+
+    def __init__(self, config: dict[str, object]) -> None:
+        self.path = Path(os.environ.get("POLICIES_LEDGER", ".gati/policies-ledger"))
+
+    async def create(self, name: str) -> int:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(name + "\n")
+        return len(self.path.read_text().splitlines())
+
+
+class Gate:
+    """Holds a request until the test's gate server (``host:port``) sends a byte.
+
+    Changes nothing, so it is not journaled: a resumed request waits at the gate again.
+    """
+
+    def __init__(self, config: dict[str, object]) -> None:
+        pass
+
+    async def wait_for(self, address: str) -> bool:
+        host, _, port = address.rpartition(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            return await reader.read(1) == b"1"
+        finally:
+            writer.close()
+
+
+app.module("ledger")(Ledger)
+app.module("gate", timeout_s=120.0, journal=False)(Gate)
+
+
+@app.post("/accounts", auth="optional", idempotency="optional")
+async def create_account(req: Request, res: Response, lctx: LocalContext,
+                         gctx: GlobalContext) -> None:
+    number = await gctx.modules.ledger.create(req.body["name"])
+    if req.body.get("hold"):
+        await gctx.modules.gate.wait_for(req.body["hold"])
+    res.status(201).header("x-account", str(number)).json(
+        {"number": number, "name": req.body["name"]})
+
+
+@app.post("/transfers", auth="none", idempotency="required")
+async def transfer(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    res.status(201).json({"ok": True})
