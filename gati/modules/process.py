@@ -118,7 +118,8 @@ class ModuleProcess:
             self._send(p.request(call_id, method, params, deadline))
             return await future
         except asyncio.CancelledError:
-            if self._died is None and not future.done():
+            # Cancelling the awaiting task cancels the future too: it was not answered.
+            if self._died is None and (future.cancelled() or not future.done()):
                 self._send(p.notification(p.CANCEL, {"id": call_id}))
             raise
         finally:
