@@ -320,6 +320,7 @@ def dev(app: str, host: str, port: int, state_dir: str) -> None:
     def ready(url: str) -> None:
         click.echo(f"Gati dev server for {the_app.name!r}: {url}")
         click.echo(f"  state: {_safe_url(base.database_url)} (embedded log, in memory)")
+        click.echo(f"  playground: {url}/_gati/playground/")
         for spec in the_app.handlers.values():
             click.echo(f"  {spec.method:6} {url}{spec.path}")
         for line in the_app.try_it:
@@ -500,6 +501,9 @@ def _register_groups() -> None:
 
     cli.add_command(timescape)
     cli.add_command(replay)
+    from gati.cli.playground_cmd import playground
+
+    cli.add_command(playground)
     from gati.cli.commands_types import register_type_commands
 
     register_type_commands(cli)  # manifest, schemas, codegen, contracts

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 
@@ -58,7 +60,8 @@ async def run_dev(
 
     try:
         dev = await _build(app, settings, store, runtime, security, metrics)
-        await _serve(dev, _server(dev.gateway, host, port), ready)
+        await _serve(dev, _server(_with_playground(dev.gateway, app, store, settings, host),
+                                  host, port), ready)
     finally:
         await runtime.close()
         await store.close()
@@ -103,7 +106,21 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
     return _Dev(gateway, consumers, recorder)
 
 
-def _server(gateway: Gateway, host: str, port: int) -> uvicorn.Server:
+def _with_playground(gateway: Gateway, app: App, store: Store, settings: Settings,
+                     host: str) -> Any:
+    """The gateway with the playground under /_gati/playground/ on the same port (left
+    out when dev listens beyond loopback without GATI_PLAYGROUND_TOKEN)."""
+    from gati.playground import Playground, PlaygroundServer
+    from gati.playground.mount import Mounted, can_mount
+
+    token = os.environ.get("GATI_PLAYGROUND_TOKEN") or None
+    if not can_mount(host, token):
+        return gateway
+    return Mounted(gateway, PlaygroundServer(Playground(store, app=app, settings=settings),
+                                             token=token))
+
+
+def _server(gateway: Any, host: str, port: int) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(
         gateway, http="httptools", host=host, port=port, lifespan="on",
         log_level="warning", access_log=False))

@@ -168,7 +168,7 @@ async function listView() {
     const q = new URLSearchParams(filters);
     if (cursor) q.set("cursor", cursor);
     try {
-      const page = await api("/api/requests?" + q.toString());
+      const page = await api("api/requests?" + q.toString());
       tbody.append(...page.items.map((i) => requestRow(i, false)));
       cursor = page.next_cursor;
       more.hidden = !cursor;
@@ -185,7 +185,7 @@ function startTail(filters, tbody) {
   stopTail();
   const q = new URLSearchParams(filters);
   if (token()) q.set("token", token());
-  tail = new EventSource("/api/tail?" + q.toString());
+  tail = new EventSource("api/tail?" + q.toString());
   tail.addEventListener("request", (ev) => {
     tbody.prepend(requestRow(JSON.parse(ev.data), true));
   });
@@ -335,7 +335,7 @@ function replayResult(res) {
 
 function replayPanel(r) {
   const out = el("div", { testid: "replay-output" });
-  const run = (body) => post("/api/requests/" + encodeURIComponent(r.request_id) + "/replay", body)
+  const run = (body) => post("api/requests/" + encodeURIComponent(r.request_id) + "/replay", body)
     .then((res) => out.replaceChildren(replayResult(res)), (err) => showError(out, err));
   if (!r.replayable) {
     return el("div", { class: "panel", testid: "replay" }, el("h3", {}, "Replay"),
@@ -360,13 +360,13 @@ function replayPanel(r) {
 async function requestView(rid) {
   main.replaceChildren(el("p", {}, "loading ", rid));
   let r;
-  try { r = await api("/api/requests/" + encodeURIComponent(rid)); } catch (err) { showError(main, err); return; }
+  try { r = await api("api/requests/" + encodeURIComponent(rid)); } catch (err) { showError(main, err); return; }
   const responded = r.steps.filter((s) => s.stage === "responded").pop();
   const rd = (responded && responded.detail) || {};
   main.replaceChildren(
     el("h2", { testid: "request-title" }, r.method, " ", r.path, " ",
       el("span", { class: statusClass(r.status) }, r.status), " ",
-      el("a", { href: "/api/requests/" + encodeURIComponent(rid) + "/export", testid: "export",
+      el("a", { href: "api/requests/" + encodeURIComponent(rid) + "/export", testid: "export",
         onclick: (ev) => { ev.preventDefault(); exportRecord(rid); } }, "Export")),
     headerPanel(r),
     el("div", { class: "cols" },
@@ -379,7 +379,7 @@ async function requestView(rid) {
 }
 
 async function exportRecord(rid) {
-  const doc = await api("/api/requests/" + encodeURIComponent(rid) + "/export");
+  const doc = await api("api/requests/" + encodeURIComponent(rid) + "/export");
   const url = URL.createObjectURL(new Blob([JSON.stringify(doc, null, 2)], { type: "application/json" }));
   const a = el("a", { href: url, download: "gati-" + rid + ".json" });
   document.body.append(a); a.click(); a.remove();
@@ -395,7 +395,7 @@ document.querySelector("[data-testid=import-file]").addEventListener("change", a
   const out = el("div", { testid: "replay-output" });
   main.append(out);
   try {
-    const res = await api("/api/import", { method: "POST", headers: { "Content-Type": "application/json" }, body: await file.text() });
+    const res = await api("api/import", { method: "POST", headers: { "Content-Type": "application/json" }, body: await file.text() });
     out.replaceChildren(replayResult(res));
   } catch (err) { showError(out, err); }
 });
@@ -407,7 +407,7 @@ async function versionsView() {
   main.replaceChildren(el("h2", {}, "Versions"), el("table", { testid: "versions" },
     el("thead", {}, el("tr", {}, ["handler", "version", "tags", "status", "breaking", "usage", "1h", "24h"].map((h) => el("th", {}, h)))), body));
   try {
-    const rows = await api("/api/versions");
+    const rows = await api("api/versions");
     body.append(...rows.map((v) => el("tr", { testid: "version-row" }, el("td", {}, v.handler_id),
       el("td", {}, v.version), el("td", {}, v.tags.join(", ")), el("td", {}, v.status),
       el("td", {}, v.breaking === null ? "?" : v.breaking ? "breaking" : "compatible"),
@@ -429,7 +429,7 @@ function batchView() {
     for (const f of ["since", "until", "handler", "version"]) if (form.elements[f].value.trim()) doc[f] = form.elements[f].value.trim();
     progress.hidden = false; progress.removeAttribute("value"); out.replaceChildren();
     try {
-      const s = await post("/api/replay/batch", doc);
+      const s = await post("api/replay/batch", doc);
       progress.max = 1; progress.value = 1;
       out.replaceChildren(el("p", { testid: "batch-totals" }, s.total + " replayed: " + s.identical + " identical, " +
           s.diverged.length + " diverged, " + s.failed.length + " failed in " + s.duration_s + " s"),
