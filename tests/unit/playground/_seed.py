@@ -1,4 +1,4 @@
-"""Recorded traffic for the playground's tests: the demo app run in-process, recorded.
+"""Recorded traffic for the playground's tests, and the playground served over it.
 
 The requests go through the worker's own Pipeline and into the store with
 ``Store.record``, exactly what the recorder writes; ``seed`` returns their ids by name.
@@ -6,17 +6,26 @@ The requests go through the worker's own Pipeline and into the store with
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
+
+from gati.core.app import App
 from gati.core.context import ModuleEntry, Services
 from gati.core.effects import CallPolicy
 from gati.core.envelopes import RequestEnvelope
 from gati.core.ids import RequestIdGenerator
 from gati.core.pipeline import Pipeline
 from gati.core.ports import SystemClock
+from gati.playground import Playground, PlaygroundServer
+from gati.playground.server import uvicorn_server
 from gati.store import Store
-from tests.apps.playground_app import Stock, build
+from tests.apps.playground_app import Stock, build, changed
+from tests.support import free_port
 
 _IDS = RequestIdGenerator()
 
@@ -57,3 +66,23 @@ async def seed(store: Store) -> dict[str, str]:
                  headers=(("x-tenant", "globex"),)),
     )
     return dict(zip(names, ids, strict=True))
+
+
+@asynccontextmanager
+async def served(store: Store, *, app: App | None = changed,
+                 token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+    """The playground over ``store`` on a free loopback port, and a client for it."""
+    port = free_port()
+    server = uvicorn_server(PlaygroundServer(Playground(store, app=app), token=token),
+                            "127.0.0.1", port)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task
+        await asyncio.sleep(0.01)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        await task

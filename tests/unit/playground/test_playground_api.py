@@ -13,8 +13,7 @@ from gati.playground.records import MAX_IMPORT_BYTES
 from gati.store import Store
 from gati.store.versions import VersionRegistry
 from tests.apps.playground_app import app as recorded_app
-from tests.unit.playground._seed import envelope, record
-from tests.unit.playground.conftest import served
+from tests.unit.playground._seed import envelope, record, served
 
 POST = {"X-Gati-Playground": "1"}
 
