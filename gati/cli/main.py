@@ -108,6 +108,7 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S, Gateway
     from gati.gateway.auth import Authenticator
     from gati.gateway.idempotency import IdempotencyKeys
+    from gati.gateway.ratelimit import RateLimits, SqlCounters
     from gati.observability import PrometheusMetrics
     from gati.store.store import create_engine
     from gati.wiring import Security, gateway_log
@@ -115,11 +116,16 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     settings = _settings(gateway_id=gateway_id)
     typed_bodies = None
     authenticator = None
+    rate_limits = None
+    # Idempotency-Key claims and rate-limit counters live in the record's database,
+    # shared by every gateway.
+    engine = create_engine(settings.database_url)
     if app:
         the_app = load_app(app)
         the_app.validate()
         typed_bodies = _typed_bodies(the_app, settings)
         authenticator = Authenticator(the_app.auth)  # without APP: nobody is authenticated
+        rate_limits = RateLimits(SqlCounters(engine), the_app)  # without APP: no limits
     security = Security.from_settings(settings)
     if security.sealer is None:
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
@@ -134,9 +140,8 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         sealer=security.sealer,
         typed_bodies=typed_bodies,
         authenticator=authenticator,
-        # Idempotency-Key claims live in the record's database, shared by every gateway.
-        idempotency=IdempotencyKeys(create_engine(settings.database_url),
-                                    ttl_s=settings.idempotency_ttl_s),
+        idempotency=IdempotencyKeys(engine, ttl_s=settings.idempotency_ttl_s),
+        rate_limits=rate_limits,
     )
     server = uvicorn.Server(
         uvicorn.Config(

@@ -24,6 +24,7 @@ from gati.gateway.asgi import Gateway
 from gati.gateway.auth import Authenticator
 from gati.gateway.bodies import TypedBodies
 from gati.gateway.idempotency import IdempotencyKeys
+from gati.gateway.ratelimit import RateLimits, SqlCounters
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
 from gati.observability.tracing import OtelTracer
@@ -91,7 +92,8 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
     gateway = Gateway(settings, log, manage_log=False, metrics=metrics, sealer=security.sealer,
                       typed_bodies=typed_bodies, authenticator=Authenticator(app.auth),
                       idempotency=IdempotencyKeys(store.engine,
-                                                  ttl_s=settings.idempotency_ttl_s))
+                                                  ttl_s=settings.idempotency_ttl_s),
+                      rate_limits=RateLimits(SqlCounters(store.engine), app))
     processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=security.sealer,
                           bodies=runtime.bodies)
     consumers = [LogWorker(processor.handle, log, topics=[settings.requests_topic],

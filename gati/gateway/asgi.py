@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from gati.gateway.auth import Authenticator
     from gati.gateway.bodies import TypedBodies
     from gati.gateway.idempotency import IdempotencyKeys, Settled
+    from gati.gateway.ratelimit import RateLimits
     from gati.observability.metrics import PrometheusMetrics
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,9 @@ class _GatewayMetrics:
             "gati_gateway_bodies_total",
             "Request bodies by how they went to Kafka: avro (typed, exact round trip) or "
             "json (everything else); counted when the gateway has the app", ("encoding",))
+        self.limited = metrics.counter(
+            "gati_gateway_rate_limited_total", "429 answers: over a route's rate limit",
+            ("route",))
         self.replayed = metrics.counter(
             "gati_gateway_idempotent_replays_total",
             "Repeats of an Idempotency-Key answered with the first request's response")
@@ -106,12 +110,15 @@ class Gateway:
         accept_grace_s: float = ACCEPT_GRACE_S,
         authenticator: Authenticator | None = None,
         idempotency: IdempotencyKeys | None = None,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.settings = settings
         # The app's credentials check; its principal travels in the envelope (issue 18).
         self.authenticator = authenticator
         # Idempotency-Key claims where every gateway sees them (the record's database).
         self.idempotency = idempotency
+        # Route rate limits, counted where every gateway counts (the same database).
+        self.rate_limits = rate_limits
         self.send_budget_s = send_budget_s
         self.accept_grace_s = accept_grace_s
         self.sealer = sealer
@@ -142,7 +149,8 @@ class Gateway:
         if self.authenticator is not None:
             await self.authenticator.start()
         if self.idempotency is not None:
-            self.idempotency.start_pruning(self.clock.now_us)
+            self.idempotency.start_pruning(self.clock.now_us, () if self.rate_limits is None
+                                           else (self.rate_limits.storage.prune,))
         if self._typed_bodies is not None and self.bodies is None:
             try:
                 self.bodies = await self._typed_bodies()
@@ -235,6 +243,7 @@ class Gateway:
             )
             return
         env = await self._envelope(scope, receive, request_id)
+        env, limit_headers = await self._rate_limit(env)
         settled = None
         if self.idempotency is not None and env.rejection is None:
             settled = await self.idempotency.settle(env, self.clock.now_us())
@@ -251,7 +260,8 @@ class Gateway:
             return
         if env.rejection is not None:
             rej = env.rejection
-            await self._error(send, rid, rej.status, rej.code, rej.message)
+            await self._error(send, rid, rej.status, rej.code, rej.message,
+                              extra=limit_headers)
             return
         assert waiting is not None
         await self._await_reply(send, env, waiting)
@@ -317,6 +327,29 @@ class Gateway:
             if self._m is not None and env.body:
                 self._m.bodies.inc(encoding="json" if typed is None else "avro")
         return env
+
+    async def _rate_limit(
+        self, env: RequestEnvelope
+    ) -> tuple[RequestEnvelope, tuple[tuple[bytes, bytes], ...]]:
+        """``env`` as a recorded 429 rejection when over its route's limit.
+
+        A database that does not answer admits the request (fail open, as Envoy's
+        default): a rate limit protects capacity, it is not an authorization.
+        """
+        if self.rate_limits is None or env.rejection is not None:
+            return env, ()
+        try:
+            over = await self.rate_limits.check(env)
+        except Exception as exc:
+            log.warning("rate limit not checked (admitted): %r", exc)
+            return env, ()
+        if over is None:
+            return env, ()
+        route, limited = over
+        if self._m is not None:
+            self._m.limited.inc(route=route)
+        return replace(env, rejection=Rejection(429, "rate_limited", limited.message)), \
+            limited.headers
 
     async def _settled(self, send: Send, rid: bytes, settled: Settled) -> None:
         """A repeat answered with the first request's recorded response, or refused."""
@@ -413,8 +446,9 @@ class Gateway:
         message: str,
         *,
         retry_after: bool = False,
+        extra: tuple[tuple[bytes, bytes], ...] = (),
     ) -> None:
-        headers = [(b"content-type", b"application/json"), (b"x-request-id", rid)]
+        headers = [(b"content-type", b"application/json"), (b"x-request-id", rid), *extra]
         if status == 503 and self._m is not None:
             self._m.unavailable.inc(reason=code)
         if retry_after:

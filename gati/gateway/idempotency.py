@@ -14,7 +14,7 @@ import asyncio
 import base64
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -189,13 +189,17 @@ class IdempotencyKeys:
                 done = await conn.execute(sa.delete(T).where(T.c.expires_at < _ts(now_us)))
                 return int(done.rowcount or 0)
 
-    def start_pruning(self, now_us: Callable[[], int]) -> None:
+    def start_pruning(self, now_us: Callable[[], int],
+                      also: tuple[Callable[[], Awaitable[int]], ...] = ()) -> None:
+        """Prune expired keys (and whatever ``also`` prunes) every ``prune_every_s``."""
         async def loop() -> None:
             while True:
                 try:
                     pruned = await self.prune(now_us())
+                    for more in also:
+                        pruned += await more()
                     if pruned:
-                        log.info("pruned %d expired idempotency keys", pruned)
+                        log.info("pruned %d expired idempotency keys and windows", pruned)
                 except Exception as exc:  # the next round tries again
                     log.warning("pruning idempotency keys failed: %r", exc)
                 await asyncio.sleep(self.prune_every_s)

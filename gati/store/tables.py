@@ -100,3 +100,13 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", UTCDateTime(), nullable=False),
     sa.Index("ix_idempotency_keys_expires_at", "expires_at"),
 )
+
+# Issue 18 (migration 0008): fixed-window rate-limit counters shared by every gateway.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.Text, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Index("ix_rate_limits_expires_at", "expires_at"),
+)

@@ -133,3 +133,14 @@ async def create_account(req: Request, res: Response, lctx: LocalContext,
 @app.post("/transfers", auth="none", idempotency="required")
 async def transfer(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
     res.status(201).json({"ok": True})
+
+
+@app.get("/limited", auth="optional", rate_limit="10/minute")
+async def limited(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    res.json({"subject": None if req.auth is None else req.auth.subject})
+
+
+@app.get("/limited-by-ip", auth="none", rate_limit="5/minute per ip")
+async def limited_by_ip(req: Request, res: Response, lctx: LocalContext,
+                        gctx: GlobalContext) -> None:
+    res.json({})
