@@ -55,12 +55,17 @@ def parse_when(text: str) -> datetime:
 @click.option("--since", default=None, help="Batch: requests received at or after this.")
 @click.option("--until", default=None, help="Batch: before this.")
 @click.option("--handler", default=None, help="Batch: only this handler id.")
+@click.option("--file", "record_file", default=None, type=click.Path(dir_okay=False),
+              help="Replay a record exported by the playground, offline: no store needed.")
 def replay(request_id: str | None, app_spec: str | None, version: str | None, raw: bool,
            at: int | None, live: bool, as_json: bool, since: str | None, until: str | None,
-           handler: str | None) -> None:
+           handler: str | None, record_file: str | None) -> None:
     """Re-execute REQUEST_ID (or a window with --since) from the record and compare."""
     if not app_spec:
         raise click.UsageError("which app? give --app module:attr or set GATI_APP")
+    if record_file is not None:
+        _replay_file(record_file, app_spec, _Against(version, raw), at, as_json,
+                     named=request_id is not None or since is not None or live)
     if (request_id is None) == (since is None):
         raise click.UsageError("give a REQUEST_ID or --since (a window), not both")
     if request_id is None and at is not None:
@@ -75,6 +80,34 @@ def replay(request_id: str | None, app_spec: str | None, version: str | None, ra
         click.echo(f"gati replay: {exc.message}", err=True)
         sys.exit(2)
     sys.exit(code)
+
+
+def _replay_file(path: str, app_spec: str, against: _Against, at: int | None, as_json: bool,
+                 *, named: bool) -> None:
+    """``--file``: the exported record is the whole input; the store is never opened."""
+    from gati.playground.records import replay_document
+
+    if named:
+        raise click.UsageError("--file replays the request in the file: no REQUEST_ID, "
+                               "--since or --live with it")
+    if against.raw and against.version is None:
+        raise click.UsageError("--raw applies to a replay against another version (--version)")
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+        result = asyncio.run(replay_document(app_spec, data, version=against.version,
+                                             raw=against.raw, at=at))
+    except OSError as exc:
+        click.echo(f"gati replay: cannot read {path}: {exc.strerror}", err=True)
+        sys.exit(2)
+    except GatiError as exc:
+        click.echo(f"gati replay: {path}: {exc.message}", err=True)
+        sys.exit(2)
+    if as_json:
+        click.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        _render(result, side_by_side=against.version is not None)
+    sys.exit(0 if result.identical else 1)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,11 +11,14 @@ import base64
 import binascii
 import json
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gati.cli.render import timeline_json
 from gati.playground.filters import invalid
 from gati.store.timeline import Timeline, TimelineStep
+
+if TYPE_CHECKING:
+    from gati.replay import ReplayResult
 
 FORMAT = "gati.record"
 FORMAT_VERSION = 1
@@ -109,3 +112,30 @@ def _timeline(req: dict[str, Any], steps: tuple[TimelineStep, ...], body: bytes,
         headers=tuple((str(k), str(v)) for k, v in headers), body=body,
         deadline_at=_time(req.get("deadline_at"), "request.deadline_at"),
     )
+
+
+async def replay_document(app_spec: str, data: bytes, *, version: str | None = None,
+                          raw: bool = False, at: int | None = None) -> ReplayResult:
+    """Replay an exported file with the app at ``app_spec``, touching no store: what
+    ``gati replay --file`` runs on a machine that has only the file and the code.
+
+    Raises:
+        GatiError: the file is not a complete Gati record, or the replay cannot run.
+    """
+    from gati.cli.loader import load_app
+    from gati.config import from_env
+    from gati.replay import Replayer
+    from gati.replay.record import RecordedRequest, ReplayError
+    from gati.store.store import create_engine
+
+    tl = parse_document(data)
+    record = RecordedRequest.of(tl)
+    if record is None:
+        raise ReplayError(f"request {tl.request_id} in the file has no recorded answer")
+    engine = create_engine("sqlite+aiosqlite://")  # never queried: the file is the record
+    try:
+        replayer = Replayer(app=load_app(app_spec), engine=engine, version=version, raw=raw,
+                            settings=from_env())
+        return await replayer.replay_record(record, at=at)
+    finally:
+        await engine.dispose()
