@@ -223,6 +223,9 @@ class LiveEffects:
         except JournalUnavailable as exc:
             line = LogLine("warning", exc.message, {"code": exc.code})
             self.scope.record(Stage.LOG, detail=line.to_detail())
+        except asyncio.CancelledError:
+            self.scope.result_withheld = True  # the handler's timeout, before it saw it
+            raise
 
     def _record_call(
         self, module: str, method: str, args: tuple[Any, ...], kwargs: dict[str, Any],

@@ -148,9 +148,12 @@ class LocalContextController:
                     f = failure_of(exc)
                     scope.record(Stage.HANDLER_END, status=f.status, error_code=f.code)
                     raise
+                shown = timeout_s if scope.recorded_budget_s is None else scope.recorded_budget_s
+                cut = {"timeout_s": round(shown, 3)}
                 scope.record(Stage.TIMEOUT, status=504, error_code="handler_timeout",
-                             detail={"timeout_s": round(timeout_s, 3)})
-                err = HandlerTimeout(f"the handler did not finish in {timeout_s:.3f}s")
+                             detail=cut | ({"result_withheld": True}
+                                           if scope.result_withheld else {}))
+                err = HandlerTimeout(f"the handler did not finish in {shown:.3f}s")
                 span.record_error(err, scope.scrub(str(err)))
                 scope.record(Stage.HANDLER_END, status=504, error_code=err.code)
                 raise err from None

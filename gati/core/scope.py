@@ -57,6 +57,12 @@ class RequestScope:
     # While the handler runs: ends its time budget now. Replay calls it where the record
     # shows the handler cut by its timeout, so the cut replays without the wait.
     cut_handler: Callable[[], None] | None = None
+    # Set live when the timeout cut a call after its effect was recorded, while its
+    # journal write was in flight: the handler never saw that result, nor does replay.
+    result_withheld: bool = False
+    # Replay: the time budget the record's timeout names (the live one was what was left
+    # of the deadline), so the replayed 504 says the same.
+    recorded_budget_s: float | None = None
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.request_id, worker_id=self.worker_id, first_seq=self.first_seq)

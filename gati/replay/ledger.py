@@ -77,6 +77,7 @@ class ReplayEffects:
         then: Effects | None = None,
         pending: Step | None = None,
         cut_by_timeout: bool = False,
+        withhold_last: bool = False,
         on_divergence: Callable[[Divergence], None],
     ) -> None:
         self.scope = scope
@@ -92,14 +93,16 @@ class ReplayEffects:
         # replayed handler is cut where it asks for one more (a call the timeout
         # interrupted, or one it was waiting to journal), not failed as diverged.
         self._cut_by_timeout = cut_by_timeout and live is None and then is None
+        # ... or where its last effect's result was being journaled (result_withheld).
+        self._withhold_last = withhold_last and self._cut_by_timeout
 
     @property
     def _exhausted(self) -> bool:
         return self._then is not None and self._cursor >= len(self._recorded)
 
-    async def _cut_if_recorded(self) -> None:
-        if (self._cut_by_timeout and self._cursor >= len(self._recorded)
-                and self.scope.cut_handler is not None):
+    async def _cut_if_recorded(self, *, served: bool = False) -> None:
+        cut = self._withhold_last if served else self._cut_by_timeout
+        if cut and self._cursor >= len(self._recorded) and self.scope.cut_handler is not None:
             self.scope.cut_handler()
             await asyncio.get_running_loop().create_future()  # the timeout cancels it
 
@@ -210,6 +213,7 @@ class ReplayEffects:
         if self._live is not None:
             return await self._live.call(module, method, args, kwargs, invoke, policy)
         self._serve(recorded, None if recorded.error is None else "module_error")
+        await self._cut_if_recorded(served=True)
         if recorded.error is not None:
             raise rebuild_error(recorded.error)
         return recorded.result

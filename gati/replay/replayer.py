@@ -166,17 +166,21 @@ class _Ledgers:
 
     def __init__(self, record: RecordedRequest, at: int | None, live: bool) -> None:
         self.recorded = [s for s in record.effects if at is None or s.seq > at]
-        self.cut_by_timeout = any(s.stage == "timeout" and s.error_code == "handler_timeout"
-                                  for s in record.steps)
+        cut = next((s for s in record.steps
+                    if s.stage == "timeout" and s.error_code == "handler_timeout"), None)
+        self.cut_by_timeout = cut is not None
+        self.withhold_last = cut is not None and bool(cut.detail.get("result_withheld"))
+        self.budget_s = None if cut is None else cut.detail.get("timeout_s")
         self.live = live
         self.divergences: list[Divergence] = []
         self.made: list[ReplayEffects] = []
 
     def __call__(self, scope: RequestScope) -> ReplayEffects:
         live = LiveEffects(scope) if self.live else None
+        scope.recorded_budget_s = self.budget_s
         ledger = ReplayEffects(
             scope, self.recorded, live=live, cut_by_timeout=self.cut_by_timeout,
-            on_divergence=self.divergences.append,
+            withhold_last=self.withhold_last, on_divergence=self.divergences.append,
         )
         self.made.append(ledger)
         return ledger

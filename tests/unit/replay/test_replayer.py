@@ -206,3 +206,47 @@ async def test_a_handler_cut_by_its_timeout_inside_a_call_replays_cut_at_that_ca
     assert result.identical, result.divergence
     assert result.replayed_status == 504
     assert slow.calls == 2  # the replay made no call
+
+
+class StuckJournal:
+    """Takes the first call's steps; the write after the second call never returns."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def write(self, scope: Any, *, until_taken: bool = False) -> None:
+        self.writes += 1
+        if self.writes == 4:  # intent 1, result 1, intent 2, result 2: stuck here
+            await asyncio.Event().wait()
+        scope.durable_through = scope.events[-1].seq
+
+
+async def test_a_timeout_while_a_result_was_being_journaled_replays_without_that_result(
+    store: Store,
+) -> None:
+    """The handler never saw the second call's result: neither does its replay."""
+    from gati.core.effects import LiveEffects
+    from gati.core.pipeline import Delivery
+
+    app = App("journaled")
+    app.module("fast")(lambda config: Accounts())
+
+    @app.get("/u/{uid}", handler_id="journaled.get", timeout_s=0.05)
+    async def get(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+        await gctx.modules.fast.get_user("1")
+        await gctx.modules.fast.get_user("2")
+        res.json("saw both")
+
+    services = Services(modules={"fast": ModuleEntry(Accounts(), CallPolicy())}, config={})
+    now = SystemClock().now_us()
+    env = RequestEnvelope("req-withheld", "g", "t", 0, now, now + 10_000_000, "GET", "/u/1",
+                          "", (), b"")
+    journal = StuckJournal()
+    delivery = Delivery(effects=lambda scope: LiveEffects(scope, journal=journal))
+    outcome = await Pipeline(app, services, clock=SystemClock()).process(env, delivery=delivery)
+    await store.record([env], list(outcome.events))
+    assert outcome.response.status == 504 and journal.writes == 4
+
+    result = await Replayer(app=app, engine=store.engine).replay("req-withheld")
+    assert result.identical, result.divergence
+    assert result.replayed_status == 504
