@@ -13,6 +13,7 @@ operator retire v1 while its clients keep getting v1's shape, served by v2.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -336,3 +337,9 @@ app.transformer(_ids["PATCH", "/users/{user_id:int}"], V1, V2,
 app.transformer(_ids["DELETE", "/users/{user_id:int}"], V1, V2,
                 request_up=unchanged, response_down=unchanged, lossless=True)
 app.transformer(_ids["GET", "/users"], V1, V2, request_up=unchanged, response_down=page_down)
+
+# Out-of-process modules in Go and Node (examples/users/polyglot.py), on request only.
+if os.environ.get("USERS_MODULES") == "1":
+    from examples.users.polyglot import register
+
+    register(app)
