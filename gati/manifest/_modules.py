@@ -10,6 +10,11 @@ Capabilities and network egress are declared by the class, never inferred::
     class Mailer:
         __gati_capabilities__ = ("email.send",)
         __gati_egress__ = ("smtp.example.com:587",)
+
+An out-of-process module (``gati.modules.process_module``) is described from its own
+manifest instead: its runtime, its declared methods (JSON Schema types read as GTypes,
+so ``gati contracts check`` holds handler calls to them) and its capabilities, written
+``read:PATH``, ``write:PATH``, ``secret:NAME``, ``env:NAME`` beside its egress.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from typing import Any
 from gati.core.app import ModuleSpec
 from gati.errors import AppError
 from gati.manifest._model import ModuleManifest, ModuleMethod, ModulePolicy, Param, TypeRef
+from gati.modules import ProcessModuleFactory, ProcessSpec
 from gati.types import GType, analyze
 
 LIFECYCLE = frozenset({"start", "close"})
@@ -78,6 +84,8 @@ def describe_module(spec: ModuleSpec, table: TypeTable) -> ModuleManifest:
         retries=spec.policy.retries,
         retry_on=tuple(qualified(e) for e in spec.policy.retry_on),
     )
+    if isinstance(spec.factory, ProcessModuleFactory):
+        return _process_module(spec.name, spec.factory.spec, policy, table)
     cls = module_class(spec.factory)
     if cls is None:
         return ModuleManifest(spec.name, "python", qualified(spec.factory), False, (), (),
@@ -97,6 +105,34 @@ def describe_module(spec: ModuleSpec, table: TypeTable) -> ModuleManifest:
         policy=policy,
         methods=methods,
     )
+
+
+_JSON_TYPES: dict[str, Any] = {"string": str, "integer": int, "number": float,
+                               "boolean": bool, "object": dict[str, Any], "array": list[Any],
+                               "null": type(None)}
+
+
+def _process_module(name: str, spec: ProcessSpec, policy: ModulePolicy,
+                    table: TypeTable) -> ModuleManifest:
+    caps = spec.capabilities
+    declared = (*(f"read:{p}" for p in caps.read), *(f"write:{p}" for p in caps.write),
+                *(f"secret:{n}" for n in caps.secrets), *(f"env:{n}" for n in caps.env))
+    methods = tuple(
+        ModuleMethod(
+            name=m.name, is_async=True,
+            params=tuple(Param(n, "positional_or_keyword", True, None,
+                               table.ref(_schema_gtype(schema))) for n, schema in m.params),
+            returns=table.ref(_schema_gtype(m.returns)), returns_annotation=None)
+        for m in spec.methods)
+    return ModuleManifest(name, spec.runtime, f"{spec.runtime}:{' '.join(spec.entry)}", True,
+                          declared, caps.egress, policy, methods)
+
+
+def _schema_gtype(schema: Any) -> GType:
+    """A declared JSON Schema's top-level type as a GType; anything finer reads as any."""
+    kind = schema.get("type") if isinstance(schema, dict) else None
+    hint = _JSON_TYPES.get(kind) if isinstance(kind, str) else None
+    return ANY if hint is None else _gtype(hint)
 
 
 def _is_method(cls: type, name: str) -> bool:

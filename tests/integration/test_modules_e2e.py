@@ -1,0 +1,112 @@
+"""The users example's Go and Node modules, end to end, on both backends.
+
+Through ``gati dev`` and through Kafka and Postgres: handlers call both modules (one of
+them reaching a directory service through the broker), every call is recorded as an
+effect, and ``gati replay`` serves each request from the record with neither module
+able to start (no node on PATH, and nothing started: the replayer never builds them).
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import subprocess
+import threading
+from collections.abc import Iterator
+
+import pytest
+from support import GATI, ROOT, System, eventually, start_system
+
+from gati.store import open_store
+
+pytestmark = pytest.mark.timeout(300)
+APP = "examples.users.app:app"
+
+
+class _Directory(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"badge": "gold", "asked": self.path}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def directory() -> Iterator[str]:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Directory)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="module", params=["embedded", "kafka"])
+def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+           directory: str) -> Iterator[System]:
+    subprocess.run([str(ROOT / "scripts/sandbox.sh")], check=True, timeout=300)
+    subprocess.run([str(ROOT / "scripts/modules.sh")], check=True, timeout=300)
+    tmp = tmp_path_factory.mktemp(f"modules-{request.param}")
+    s = start_system(request.param, tmp, request, app=APP, USERS_MODULES="1",
+                     USERS_DIRECTORY=directory)
+    yield s
+    s.stop(replay=False)  # replayed below, in a process where the modules are registered
+
+
+async def _effects(url: str, request_id: str) -> list[dict[str, object]]:
+    store = await open_store(url)
+    try:
+        async def recorded() -> list[dict[str, object]] | None:
+            events = await store.lifecycle(request_id)
+            if not events or events[-1].stage != "responded":
+                return None
+            return [json.loads(e.detail) for e in events if e.stage == "effect" and e.detail]
+
+        return await eventually(recorded, within=30, what=f"{request_id} recorded")
+    finally:
+        await store.close()
+
+
+def _replay(system: System, request_id: str) -> dict[str, object]:
+    env = {**system.env, "USERS_MODULES": "1", "PATH": "/nonexistent"}
+    out = subprocess.run([GATI, "replay", request_id, "--app", APP, "--json"], cwd=ROOT,
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+async def test_handlers_call_both_modules_and_replay_without_them(
+        system: System, directory: str) -> None:
+    async with system.client() as client:
+        made = await client.post("/users", json={"name": "Grace Hopper",
+                                                 "email": "grace@example.com"})
+        assert made.status_code == 201, made.text
+        uid = made.json()["id"]
+        password = await client.post(f"/users/{uid}/password",
+                                     json={"password": "a long passphrase"})
+        avatar = await client.get(f"/users/{uid}/avatar?size=48")
+        badge = await client.get(f"/users/{uid}/badge")
+    assert password.status_code == 200, password.text
+    assert password.json() == {"id": uid, "scheme": "pbkdf2-sha256", "verified": True}
+    assert avatar.status_code == 200 and avatar.headers["content-type"] == "image/svg+xml"
+    assert ">GH</text>" in avatar.text and 'width="48"' in avatar.text
+    assert badge.status_code == 200, badge.text
+    assert badge.json() == {"badge": "gold", "asked": "/badge?email=grace%40example.com"}
+
+    calls = {}
+    for response in (password, avatar, badge):
+        rid = response.headers["x-request-id"]
+        effects = await _effects(system.database_url, rid)
+        calls[rid] = [(e["module"], e["method"]) for e in effects if e.get("kind") == "module"]
+    assert list(calls.values()) == [
+        [("db", "get_user"), ("ids", "hash_password"), ("ids", "verify_password")],
+        [("db", "get_user"), ("avatar", "avatar")],
+        [("db", "get_user"), ("avatar", "badge")]]
+    for rid in calls:
+        result = _replay(system, rid)
+        assert result["identical"] is True, result
