@@ -35,6 +35,14 @@ class Settings:
     max_body_bytes: int = 1024 * 1024
     request_timeout_s: float = 30.0
     max_in_flight: int = 1000
+    # Slow clients (issue 18): a connection has this long to send a request's headers,
+    # and a request this long to send its body (then 408); neither holds the gateway.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    # Shed load (503) while the workers' consumer lag on the requests topic is over this
+    # many messages; 0: off. Checked every lag_check_s by each gateway.
+    max_consumer_lag: int = 0
+    lag_check_s: float = 1.0
     retry_after_s: int = 2
     worker_concurrency: int = 16
     # A worker that stops heartbeating (killed, frozen, cut off) loses its partitions

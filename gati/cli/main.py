@@ -109,6 +109,7 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     from gati.gateway.auth import Authenticator
     from gati.gateway.idempotency import IdempotencyKeys
     from gati.gateway.ratelimit import RateLimits, SqlCounters
+    from gati.gateway.server import guarded_http
     from gati.observability import PrometheusMetrics
     from gati.store.store import create_engine
     from gati.wiring import Security, gateway_log
@@ -146,8 +147,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     server = uvicorn.Server(
         uvicorn.Config(
             gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-            # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU.
-            http="httptools", loop="uvloop",
+            # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU;
+            # httptools with a deadline for headers, against slow clients (issue 18).
+            http=guarded_http(settings.header_timeout_s), loop="uvloop",
         )
     )
     click.echo(

@@ -283,12 +283,17 @@ class Gateway:
         query = scope.get("query_string", b"").decode("latin-1")
         rejection: Rejection | None = None
         try:
-            body = await _read_body(receive, headers, s.max_body_bytes)
+            body = await asyncio.wait_for(_read_body(receive, headers, s.max_body_bytes),
+                                          s.body_timeout_s)
         except _TooLarge:
             body = b""
             rejection = Rejection(
                 413, "body_too_large", f"the request body is over {s.max_body_bytes} bytes"
             )
+        except TimeoutError:  # a slow body holds no more than this
+            body = b""
+            rejection = Rejection(408, "body_timeout",
+                                  f"the request body took over {s.body_timeout_s}s to arrive")
         # The budget starts once the body is in: a slow upload is not the log's delay.
         read_at = self.clock.now_us()
         budget_s = max(MIN_SEND_BUDGET_S, min(self.send_budget_s, (deadline - read_at) / 1e6))
