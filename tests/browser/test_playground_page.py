@@ -91,6 +91,9 @@ def test_one_request_in_its_three_lifecycle_views(page: Page, served: Served) ->
     assert hooks == ["before audit", "handler", "after stamp"], titles
     page.get_by_test_id("lifecycle-waterfall").click()
     expect(page.get_by_test_id("waterfall-row").filter(has_text="stock.reserve")).to_have_count(1)
+    handler = page.get_by_test_id("waterfall-row").filter(has_text="handler").locator(".wf-bar")
+    box = handler.bounding_box()
+    assert box is not None and box["width"] > 10  # drawn, not dropped by the page's CSP
     page.get_by_test_id("lifecycle-raw-json").click()
     raw = json.loads(page.get_by_test_id("lifecycle-raw").inner_text())
     assert raw[0]["stage"] == "received" and raw[-1]["stage"] == "responded"

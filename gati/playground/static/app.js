@@ -236,9 +236,17 @@ function byHook(steps) {
       groups.push(current);
     }
   }
-  return el("div", { testid: "lifecycle-hooks" }, groups.filter((g) => g.steps.length).map((g) =>
+  return el("div", { testid: "hooks" }, groups.filter((g) => g.steps.length).map((g) =>
     el("div", { class: "group", testid: "hook-group" }, el("div", { class: "title" }, g.title),
       g.steps.map((s) => el("div", { class: "mono" }, "#" + s.seq + " " + s.stage + "  " + (s.summary || ""))))));
+}
+
+function bar(left, width) {
+  // Set through the CSSOM: the page's CSP (style-src 'self') drops style attributes.
+  const node = el("div", { class: "wf-bar" });
+  node.style.left = left + "%";
+  node.style.width = width + "%";
+  return node;
 }
 
 function waterfall(steps) {
@@ -259,11 +267,10 @@ function waterfall(steps) {
     } else if (s.stage === "effect") { name = "effect " + d.kind; }
     rows.push(el("div", { class: "wf-row", testid: "waterfall-row" },
       el("span", { class: "mono" }, "#" + s.seq + " " + name),
-      el("div", { class: "wf-track" }, el("div", { class: "wf-bar",
-        style: "left:" + (100 * start / total) + "%;width:" + (100 * dur / total) + "%" })),
+      el("div", { class: "wf-track" }, bar(100 * start / total, 100 * dur / total)),
       el("span", {}, ms(dur))));
   }
-  return el("div", { testid: "lifecycle-waterfall" }, rows);
+  return el("div", { testid: "waterfall" }, rows);
 }
 
 function effectsPanel(steps) {
