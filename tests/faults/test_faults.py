@@ -156,9 +156,6 @@ async def test_kill_the_gateway(fault_system: FaultSystem, emit: Emit) -> None:
 # ---- the broker and the database ---------------------------------------------------
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 11, still open: in one CI run 1 of 1,500 requests answered 503 had its effects "
-    "run (a journal write timed out during the pause but was appended); see the note"))
 async def test_pause_the_broker(fault_system: FaultSystem, emit: Emit) -> None:
     """Defect 4: a 503 'log_unavailable' means the request will not run."""
 
@@ -171,9 +168,6 @@ async def test_pause_the_broker(fault_system: FaultSystem, emit: Emit) -> None:
     finish(report, fault_system, problems)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 11, still open: in one CI run 1 of 2,901 records replayed with a missing "
-    "effect after the broker's kill -9 (a journaled step lost with the broker?); see the note"))
 async def test_kill_the_broker(fault_system: FaultSystem, emit: Emit) -> None:
     """Defect 4 again, and every process survives the broker's death and return."""
 
