@@ -31,7 +31,7 @@ from gati.errors import ConfigError, GatiError
 from gati.playground.filters import field_of, invalid, parse_filter
 from gati.playground.openapi import openapi
 from gati.playground.records import MAX_IMPORT_BYTES
-from gati.playground.service import Playground
+from gati.playground.service import TAIL_BATCH, Playground
 
 log = logging.getLogger(__name__)
 
@@ -218,16 +218,21 @@ class PlaygroundServer:
             await send({"type": "http.response.body", "body": b": tail\n\n", "more_body": True})
             while not gone.done() and not self.stopping.is_set():
                 items, key = await self.playground.tail(flt, key)
-                for item in items:
-                    data = json.dumps(item, default=str)
+                if items:
                     await send({"type": "http.response.body", "more_body": True,
-                                "body": f"event: request\ndata: {data}\n\n".encode()})
+                                "body": "".join(_event(i) for i in items).encode()})
+                if len(items) == TAIL_BATCH:
+                    continue  # behind: read on without waiting
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(gone), TAIL_POLL_S)
         finally:
             gone.cancel()
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b""})
+
+
+def _event(item: Any) -> str:
+    return f"event: request\ndata: {json.dumps(item, default=str)}\n\n"
 
 
 def _options(query: dict[str, str]) -> dict[str, Any] | None:

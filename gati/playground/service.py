@@ -36,6 +36,7 @@ from gati.store.timeline import Timeline
 from gati.store.versions import VersionRegistry
 
 MAX_BATCH = 10_000  # requests one batch replay may cover
+TAIL_BATCH = 500  # new requests per read of the live tail; a full one is read again at once
 
 
 def _item(tl: Timeline) -> dict[str, Any]:
@@ -98,7 +99,7 @@ class Playground:
     async def search(self, params: Mapping[str, str]) -> dict[str, Any]:
         flt = parse_filter(params)
         page = await find_requests(self.store, flt, limit=parse_limit(params.get("limit")),
-                            after=decode_cursor(params.get("cursor")))
+                                   after=decode_cursor(params.get("cursor")))
         return {"items": [_item(t) for t in page.items], "next_cursor": encode_cursor(page.next),
                 "scanned": page.scanned, "truncated": page.truncated}
 
@@ -108,8 +109,8 @@ class Playground:
 
         With no key yet, only the newest request's key: a tail starts from now.
         """
-        page = await find_requests(self.store, flt, limit=100 if newer_than else 1,
-                            newer_than=newer_than)
+        page = await find_requests(self.store, flt, limit=TAIL_BATCH if newer_than else 1,
+                                   newer_than=newer_than)
         if not page.items:
             return [], newer_than
         newest = page.items[0]
