@@ -22,6 +22,7 @@ and nothing else: undeclared means denied.
     concurrency = 16
     memory_mb = 256
     max_frame_bytes = 1048576
+    watch_s = 1.0                     # a changed entry file reloads the module
     [restart]
     backoff_s = 0.05
     backoff_max_s = 5.0
@@ -61,6 +62,8 @@ class Limits:
     memory_mb: int | None = None
     max_frame_bytes: int = 1 << 20
     handshake_timeout_s: float = 10.0
+    # How often the entry and the reload marker are checked for a change (0: never).
+    watch_s: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from gati.core.context import SecretSource
@@ -30,6 +31,9 @@ from gati.modules.sandbox import module_env, sandboxed_argv
 from gati.modules.spec import ProcessSpec
 
 log = logging.getLogger("gati.modules")
+# Written by ``gati modules reload NAME`` into the module's directory; a change to it (or
+# to the entry file: a rebuilt binary, an edited script) reloads the module.
+RELOAD_FILE = ".gati-reload"
 
 
 @dataclass(slots=True)
@@ -61,6 +65,7 @@ class ProcessModule:
         self._crashes: deque[float] = deque()
         self._open_until = 0.0
         self._restarting: asyncio.Task[None] | None = None
+        self._watching: asyncio.Task[None] | None = None
         self._closed = False
         self._limit = asyncio.Semaphore(spec.limits.concurrency)
         self._methods = {m.name for m in spec.methods}
@@ -76,9 +81,14 @@ class ProcessModule:
     async def start(self) -> None:
         self._current = await self._spawn()
         self._up.set()
+        if self.spec.limits.watch_s > 0:
+            self._watching = asyncio.ensure_future(self._watch())
 
     async def close(self) -> None:
         self._closed = True
+        if self._watching is not None:
+            self._watching.cancel()
+            await asyncio.gather(self._watching, return_exceptions=True)
         if self._restarting is not None:
             self._restarting.cancel()
             await asyncio.gather(self._restarting, return_exceptions=True)
@@ -96,6 +106,37 @@ class ProcessModule:
             await old.drain()
         assert new.handshake is not None
         return new.handshake
+
+    def _watched(self) -> tuple[tuple[str, int, int], ...]:
+        root = Path(self.spec.root)
+        paths = [root / RELOAD_FILE, *(root / e for e in self.spec.entry)]
+        seen = []
+        for path in paths:
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            if path.is_file():
+                seen.append((str(path), st.st_mtime_ns, st.st_size))
+        return tuple(seen)
+
+    async def _watch(self) -> None:
+        """Reload when the entry or the reload marker changes; a reload that fails
+        leaves the old process serving, and the next change tries again."""
+        last = self._watched()
+        while not self._closed:
+            await asyncio.sleep(self.spec.limits.watch_s)  # polling interval, by design
+            now = self._watched()
+            if now == last:
+                continue
+            last = now
+            try:
+                handshake = await self.reload()
+            except (ModuleError, OSError, ConfigError) as exc:
+                log.error("module %s: reload failed, the old process serves on: %s",
+                          self.spec.name, exc)
+                continue
+            log.info("module %s reloaded: version %s", self.spec.name, handshake.version)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self._methods:
