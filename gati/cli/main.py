@@ -23,6 +23,7 @@ from gati.errors import GatiError
 
 if TYPE_CHECKING:
     from gati.core.app import App
+    from gati.gateway.asgi import Gateway
     from gati.gateway.bodies import TypedBodies
 
 T = TypeVar("T")
@@ -104,17 +105,39 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     """
     import uvicorn
 
+    from gati.gateway.server import guarded_http
+
+    settings = _settings(gateway_id=gateway_id)
+    gw = _gateway(settings, app)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+            # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU;
+            # httptools with a deadline for headers, against slow clients (issue 18).
+            http=guarded_http(settings.header_timeout_s), loop="uvloop",
+        )
+    )
+    click.echo(
+        f"gati gateway {settings.effective_gateway_id()} on http://{host}:{port} "
+        f"-> kafka {settings.kafka_bootstrap}",
+        err=True,
+    )
+    server.run()
+    if not server.started:
+        sys.exit(1)
+
+
+def _gateway(settings: Settings, app: str | None) -> Gateway:
+    """The gateway process's parts, from the settings and the app (if given)."""
     from gati.cli.loader import load_app
     from gati.gateway.asgi import ACCEPT_GRACE_S, MAX_SEND_BUDGET_S, Gateway
     from gati.gateway.auth import Authenticator
     from gati.gateway.idempotency import IdempotencyKeys
     from gati.gateway.ratelimit import RateLimits, SqlCounters
-    from gati.gateway.server import guarded_http
     from gati.observability import PrometheusMetrics
     from gati.store.store import create_engine
     from gati.wiring import Security, gateway_log
 
-    settings = _settings(gateway_id=gateway_id)
     typed_bodies = None
     authenticator = None
     rate_limits = None
@@ -132,7 +155,7 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         click.echo("gati gateway: GATI_SEAL_KEY is not set: Authorization, Cookie and other "
                    "sensitive values go to Kafka in clear (the record still masks them)",
                    err=True)
-    gw = Gateway(
+    return Gateway(
         settings,
         # The producer's own bound must outlast the gateway's wait (budget plus grace),
         # or it gives up at accept_by and an append acknowledged in the grace is lost.
@@ -143,23 +166,20 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
         authenticator=authenticator,
         idempotency=IdempotencyKeys(engine, ttl_s=settings.idempotency_ttl_s),
         rate_limits=rate_limits,
+        consumer_lag=_consumer_lag(settings),
     )
-    server = uvicorn.Server(
-        uvicorn.Config(
-            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
-            # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU;
-            # httptools with a deadline for headers, against slow clients (issue 18).
-            http=guarded_http(settings.header_timeout_s), loop="uvloop",
-        )
-    )
-    click.echo(
-        f"gati gateway {settings.effective_gateway_id()} on http://{host}:{port} "
-        f"-> kafka {settings.kafka_bootstrap}",
-        err=True,
-    )
-    server.run()
-    if not server.started:
-        sys.exit(1)
+
+
+def _consumer_lag(settings: Settings) -> Callable[[], Awaitable[int]]:
+    """How the gateway reads the workers' lag (the operator's probe; GATI_MAX_CONSUMER_LAG)."""
+    from gati.operator.probes import consumer_lag
+
+    async def read() -> int:
+        lag = await consumer_lag(settings.kafka_bootstrap, settings.worker_group,
+                                 settings.requests_topic)
+        return lag.total
+
+    return read
 
 
 def _typed_bodies(app: App, settings: Settings) -> Callable[[], Awaitable[TypedBodies]]:
@@ -517,6 +537,9 @@ def _register_groups() -> None:
     from gati.cli.k8s_cmd import register_k8s_commands
 
     register_k8s_commands(cli)  # k8s render|crd, operator
+    from gati.cli.modules_cmd import modules
+
+    cli.add_command(modules)  # modules check|list|reload
 
 
 _register_groups()
