@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Both real backing services: the Kafka broker (scripts/kafka.sh) and PostgreSQL
-# (scripts/postgres.sh). Runs the verb on both, even when the first fails, and exits
-# non-zero if either failed (for status: 0 when both run, 3 when one is not running).
+# The real backing services: the Kafka broker (scripts/kafka.sh), PostgreSQL
+# (scripts/postgres.sh) and, for the operator's tests, a Kubernetes control plane
+# (scripts/kube.sh: kube-apiserver, kube-controller-manager, etcd; built once, cached).
+# Runs the verb on each, even when one fails, and exits non-zero if any failed (for
+# status: 0 when all run, 3 when one is not running).
 # Usage: scripts/services.sh start|stop|status
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,7 +14,7 @@ case "${1:-}" in
 esac
 
 rc=0 failed=()
-for svc in kafka postgres; do
+for svc in kafka postgres kube; do
   r=0; "$here/$svc.sh" "$verb" || r=$?
   if (( r != 0 )); then
     failed+=("$svc (exit $r)")
