@@ -198,10 +198,15 @@ start() {
   echo "kube.sh: cluster at https://$HOST:$API_PORT; KUBECONFIG=$RUN/kubeconfig" >&2
 }
 
-stop() {
-  local name
+stop() {  # in reverse order of start, each gone before the next (etcd last)
+  local name pid i
   for name in cm apiserver etcd; do
-    if pid_alive "$name"; then kill "$(cat "$RUN/$name.pid")" 2>/dev/null || true; fi
+    if pid_alive "$name"; then
+      pid="$(cat "$RUN/$name.pid")"
+      kill "$pid" 2>/dev/null || true
+      for ((i = 0; i < 40; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null || true
+    fi
     rm -f "$RUN/$name.pid"
   done
 }
