@@ -155,7 +155,9 @@ class ProcessModule:
         self.stats.calls += 1
         try:
             async with self._limit:
-                proc = await self._serving()
+                proc = self._current
+                if proc is None or not proc.alive or self.breaker_open:
+                    proc = await self._serving()
                 return await proc.call(method, params, self.spec.limits.timeout_s)
         except BaseException:
             self.stats.errors += 1

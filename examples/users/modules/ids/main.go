@@ -151,6 +151,9 @@ func call(ctx context.Context, method string, raw json.RawMessage) (any, *rpcErr
 		if !ok {
 			return nil, &rpcError{-32602, "seconds must be a number"}
 		}
+		if s <= 0 {
+			return s, nil // no timer for a zero wait: the call is the protocol's round trip
+		}
 		select {
 		case <-time.After(time.Duration(s * float64(time.Second))):
 			return s, nil
