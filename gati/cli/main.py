@@ -540,6 +540,9 @@ def _register_groups() -> None:
     from gati.cli.modules_cmd import modules
 
     cli.add_command(modules)  # modules check|list|reload
+    from gati.cli.registry_cmd import registry
+
+    cli.add_command(registry)  # the Confluent-compatible schema registry
 
 
 _register_groups()

@@ -111,6 +111,7 @@ class Gateway:
         authenticator: Authenticator | None = None,
         idempotency: IdempotencyKeys | None = None,
         rate_limits: RateLimits | None = None,
+        consumer_lag: Callable[[], Awaitable[int]] | None = None,
     ) -> None:
         self.settings = settings
         # The app's credentials check; its principal travels in the envelope (issue 18).
@@ -119,6 +120,11 @@ class Gateway:
         self.idempotency = idempotency
         # Route rate limits, counted where every gateway counts (the same database).
         self.rate_limits = rate_limits
+        # The workers' lag on the requests topic, read every lag_check_s; over
+        # max_consumer_lag the gateway sheds new requests (503) instead of queueing them.
+        self._consumer_lag = consumer_lag
+        self.lag: int | None = None
+        self._lag_task: asyncio.Task[None] | None = None
         self.send_budget_s = send_budget_s
         self.accept_grace_s = accept_grace_s
         self.sealer = sealer
@@ -148,6 +154,9 @@ class Gateway:
         await self.replies.start()
         if self.authenticator is not None:
             await self.authenticator.start()
+        if self._consumer_lag is not None and self.settings.max_consumer_lag > 0:
+            self._lag_task = asyncio.create_task(self._watch_lag(self._consumer_lag),
+                                                 name="gati-gateway-lag")
         if self.idempotency is not None:
             self.idempotency.start_pruning(self.clock.now_us, () if self.rate_limits is None
                                            else (self.rate_limits.storage.prune,))
@@ -165,6 +174,9 @@ class Gateway:
         if not self._started:
             return
         self._started = False
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            await asyncio.gather(self._lag_task, return_exceptions=True)
         if self.idempotency is not None:
             await self.idempotency.close()
         await self.replies.stop()
@@ -241,6 +253,11 @@ class Gateway:
                 "the gateway cannot take more requests now; retry shortly",
                 retry_after=True,
             )
+            return
+        if self.lag is not None and self.lag > self.settings.max_consumer_lag:
+            await self._error(send, rid, 503, "workers_behind",
+                              f"the workers are {self.lag} requests behind; retry shortly",
+                              retry_after=True)
             return
         env = await self._envelope(scope, receive, request_id)
         env, limit_headers = await self._rate_limit(env)
@@ -332,6 +349,16 @@ class Gateway:
             if self._m is not None and env.body:
                 self._m.bodies.inc(encoding="json" if typed is None else "avro")
         return env
+
+    async def _watch_lag(self, read: Callable[[], Awaitable[int]]) -> None:
+        """Keep ``self.lag`` current; a lag that cannot be read sheds nothing."""
+        while True:
+            try:
+                self.lag = await read()
+            except Exception as exc:
+                log.warning("consumer lag not read (not shedding on it): %r", exc)
+                self.lag = None
+            await asyncio.sleep(self.settings.lag_check_s)
 
     async def _rate_limit(
         self, env: RequestEnvelope
