@@ -45,6 +45,11 @@ class Stage(StrEnum):
     # What the gateway made of the request's credentials (the principal, never the
     # credential), and a route policy's refusal of it: 401 / 403 with a stable code.
     AUTHENTICATED = "authenticated"
+    # Debug gates (gati/core/gates.py): a live request paused at a hook boundary, the
+    # lctx edit a person made there, and how it went on (resume, step, abort, timeout).
+    GATE_PAUSED = "gate_paused"
+    GATE_EDITED = "gate_edited"
+    GATE_RESUMED = "gate_resumed"
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,7 @@ class LocalContextController:
 
     async def _handler(self, spec: HandlerSpec, args: tuple[Any, ...], scope: RequestScope,
                        timeout_s: float) -> None:
+        await _gate(scope, args, "before", "handler")
         scope.record(Stage.HANDLER_START)
         attrs = {"gati.request_id": scope.request_id, "gati.handler_id": spec.handler_id,
                  "gati.version": spec.version or ""}
@@ -165,6 +166,7 @@ class LocalContextController:
             finally:
                 scope.cut_handler = None
         scope.record(Stage.HANDLER_END, status=args[1].status_code)
+        await _gate(scope, args, "after", "handler")
 
     async def _on_error(self, exc: Exception, levels: tuple[Any, ...], args: tuple[Any, ...],
                         scope: RequestScope, lctx: LocalContext) -> Failure | None:
@@ -193,6 +195,7 @@ class LocalContextController:
         return failure
 
     async def _hook(self, h: Hook, args: tuple[Any, ...], scope: RequestScope) -> None:
+        await _gate(scope, args, "before", h.hook_id.rsplit(".", 1)[-1])
         attempt = 0
         base = {"hook": h.hook_id, "level": h.level.value, "kind": h.kind.value}
         while True:
@@ -229,7 +232,16 @@ class LocalContextController:
             scope.record(Stage.HOOK_END, detail={
                 **base, "attempt": attempt,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 3)})
+            await _gate(scope, args, "after", h.hook_id.rsplit(".", 1)[-1])
             return
+
+
+async def _gate(scope: RequestScope, args: tuple[Any, ...], point: str, target: str) -> None:
+    """A debug gate's chance to pause here (gati/core/gates.py); args end req, res, lctx,
+    gctx for every kind of hook and the handler."""
+    if scope.gates is not None:
+        req, lctx = args[-4], args[-2]
+        await scope.gates.at(scope, req.headers, req.path, lctx, point, target)
 
 
 def _reverse(levels: tuple[Any, ...], kind: HookKind) -> list[Hook]:

@@ -21,6 +21,7 @@ from gati.core.app import App, HandlerSpec
 from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services, Snapshot
 from gati.core.effects import Effects, LiveEffects
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope, Stage
+from gati.core.gates import GatePoints
 from gati.core.http import Request, Response, error_body
 from gati.core.lcc import Failure, LocalContextController, failure_of
 from gati.core.observe import NoTracer, Tracer
@@ -193,6 +194,8 @@ class Pipeline:
         self.versions: VersionState = versions or NoVersionState()
         self.health = health or HealthTracker()
         self.on_unhealthy: Callable[[str, str], None] = lambda _h, _v: None
+        # Debug gates (gati/core/gates.py): gati dev sets the live ones, replay the record's.
+        self.gates: GatePoints | None = None
         self._policies = {
             (spec.handler_id, spec.version): _HandlerPolicy.of(spec, options.snapshots)
             for family in app.families.values() for spec in (v.target for v in family.versions)}
@@ -204,6 +207,7 @@ class Pipeline:
                              worker_id=self.worker_id,
                              serialize=not self.options.details_as_objects,
                              first_seq=delivery.first_seq)
+        scope.gates = self.gates
         sensitive_values = self.options.sensitive_values
         if sensitive_values is not None:
             # Longest first: a value that contains another is masked whole.

@@ -17,11 +17,14 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gati.core.envelopes import LifecycleEvent, Stage, Trace
 from gati.core.ports import Clock
 from gati.core.redact import MASK, Redactor, Secret
+
+if TYPE_CHECKING:
+    from gati.core.gates import GatePoints
 
 DETAIL_LIMIT = 16_000
 # The responded step keeps the whole response, which replay compares against.
@@ -63,6 +66,8 @@ class RequestScope:
     # Replay: the time budget the record's timeout names (the live one was what was left
     # of the deadline), so the replayed 504 says the same.
     recorded_budget_s: float | None = None
+    # Debug gates at hook and handler boundaries (live, or replay's recorded ones).
+    gates: GatePoints | None = None
 
     def __post_init__(self) -> None:
         self.trace = Trace(self.request_id, worker_id=self.worker_id, first_seq=self.first_seq)

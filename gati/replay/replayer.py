@@ -23,6 +23,7 @@ from gati.core.app import App
 from gati.core.context import ModuleEntry, Snapshot
 from gati.core.effects import LiveEffects
 from gati.core.envelopes import Rejection, RequestEnvelope
+from gati.core.gates import RecordedGates
 from gati.core.pipeline import Delivery, Outcome, Pipeline, PipelineOptions, SnapshotPolicy
 from gati.core.ports import SystemClock
 from gati.core.scope import RequestScope
@@ -255,6 +256,7 @@ class Replayer:
                 health=_FixedHealth(route.unhealthy),
                 options=_OPTIONS,
             )
+            pipeline.gates = RecordedGates(record.steps)  # a steered request, steered again
             outcome = await pipeline.process(
                 self._envelope(record, route.preference), resume=resume,
                 delivery=Delivery(appended_at_us=record.appended_at_us))

@@ -62,7 +62,8 @@ def build(greeting: str = "Hello") -> App:
         lctx.set("item", body["item"])
         reserved = await gctx.modules.stock.reserve(body["item"], int(body["qty"]))
         lctx.set("reserved", reserved)
-        res.status(201).json({"order": lctx.uuid(), "reserved": reserved})
+        res.status(201).json({"order": lctx.uuid(), "reserved": reserved,
+                              "audited": lctx.get("audited")})
 
     @a.get("/greet/{name}", handler_id="demo.greet")
     async def greet(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
