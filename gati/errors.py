@@ -8,7 +8,8 @@ lives (``tests/unit/test_error_tree.py`` holds it to the code)::
     GatiError [gati_error]
     ├── ConfigError [config_error]               config / CLI input that cannot be used
     ├── AppError [app_error]                     an app that cannot be loaded or registered
-    │   └── MetricsError [metrics_error]         observability.metrics: a clashing metric
+    │   ├── MetricsError [metrics_error]         observability.metrics: a clashing metric
+    │   └── PolicyError [policy_error]           policy: a route or auth option not honoured
     ├── RoutingError [not_found] 404             no route
     │   └── MethodNotAllowed [method_not_allowed] 405
     ├── RequestError [bad_request] 400           a request the handler must not see
@@ -38,6 +39,8 @@ lives (``tests/unit/test_error_tree.py`` holds it to the code)::
     ├── ScriptError [script_error]               testing: a module call no script covers
     │   ├── UnscriptedCall [unscripted_call]
     │   └── ScriptExhausted [script_exhausted]
+    ├── TokenRefused [token_refused] 401         policy: a credential the gateway refused
+    │   └── UnknownKey [unknown_key] 401         signed by a key the JWKS does not have
     ├── ModuleError [module_error] 502          modules: the worker and a module process
     │   ├── ModuleCrashed [module_crashed]       exited mid-call (also a ConnectionError)
     │   ├── ModuleProtocolError [module_protocol_error]  a bad frame (also a ConnectionError)

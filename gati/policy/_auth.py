@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Unpack
 
 from gati.policy._principal import Principal
-from gati.policy._route import PolicyOptions, RoutePolicy
+from gati.policy._route import PolicyError, PolicyOptions, RoutePolicy
 
 SAFE_ALGORITHMS = frozenset({"HS256", "HS384", "HS512", "RS256", "RS384", "RS512",
                              "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"})
@@ -63,13 +63,13 @@ class JWTConfig:
     def __post_init__(self) -> None:
         bad = [a for a in self.algorithms if a not in SAFE_ALGORITHMS]
         if bad or not self.algorithms:
-            raise ValueError(f"JWT algorithms {bad or 'none'} are not allowed "
+            raise PolicyError(f"JWT algorithms {bad or 'none'} are not allowed "
                              f"(one of {', '.join(sorted(SAFE_ALGORITHMS))})")
         hmac_algs = [a for a in self.algorithms if a.startswith("HS")]
         if hmac_algs and not self.secret:
-            raise ValueError(f"JWT algorithms {hmac_algs} need a secret")
+            raise PolicyError(f"JWT algorithms {hmac_algs} need a secret")
         if len(hmac_algs) != len(self.algorithms) and not (self.jwks_url or self.public_keys):
-            raise ValueError("JWT public-key algorithms need jwks_url or public_keys")
+            raise PolicyError("JWT public-key algorithms need jwks_url or public_keys")
 
 
 @dataclass(frozen=True, slots=True)

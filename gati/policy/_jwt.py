@@ -11,19 +11,24 @@ from typing import Any
 
 import jwt
 
+from gati.errors import GatiError
 from gati.policy._auth import JWTConfig
 from gati.policy._principal import Principal
 
 
-class TokenRefused(Exception):
-    """A token that is not valid; ``code`` is recorded, ``str()`` answered."""
+class TokenRefused(GatiError):
+    """A token that is not valid; ``code`` (token_expired, ...) is recorded."""
+
+    code = "token_refused"
+    status = 401
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 class UnknownKey(TokenRefused):
+    code = "unknown_key"
+
     def __init__(self, kid: str | None) -> None:
         super().__init__("unknown_key", f"the token is signed with an unknown key ({kid!r})")
         self.kid = kid

@@ -15,6 +15,8 @@ from typing import Any, Literal, TypedDict
 
 from limits import RateLimitItem, parse
 
+from gati.errors import AppError
+
 AuthMode = Literal["required", "optional", "none"]
 Idempotency = Literal["required", "optional"]
 RateKey = Literal["principal", "ip", "tenant"]
@@ -33,8 +35,10 @@ class PolicyOptions(TypedDict, total=False):
     idempotency: Idempotency
 
 
-class PolicyError(ValueError):
+class PolicyError(AppError):
     """A policy option that cannot be honoured; the app fails at import."""
+
+    code = "policy_error"
 
 
 @dataclass(frozen=True, slots=True)

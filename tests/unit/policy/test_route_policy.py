@@ -13,6 +13,7 @@ from gati.policy import (
     AuthConfig,
     AuthOutcome,
     JWTConfig,
+    PolicyError,
     Principal,
     RoutePolicy,
     TokenRefused,
@@ -84,7 +85,7 @@ def test_route_policy_over_app_policy() -> None:
 
 
 def test_jwt_allow_list_refuses_none_and_algorithm_confusion() -> None:
-    with pytest.raises(ValueError, match="not allowed"):
+    with pytest.raises(PolicyError, match="not allowed"):
         JWTConfig(algorithms=("none",))
     config = JWTConfig(algorithms=("HS256",), secret="s" * 32, audience="a")
     claims = {"sub": "ada", "aud": "a", "exp": int(time.time()) + 60}
