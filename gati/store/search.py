@@ -113,15 +113,18 @@ def _where(f: RequestFilter) -> list[sa.ColumnElement[bool]]:
 
 
 def _older(key: Key) -> sa.ColumnElement[bool]:
+    """Before ``key``. The plain bound comes first: with only the OR, Postgres reads the
+    received_at index from the newest row down (55 ms at 50,000 rows deep, against 3 ms
+    for the first page); with it, the scan starts at the cursor."""
     r = requests.c
-    return sa.or_(r.received_at < key.received_at,
-                  sa.and_(r.received_at == key.received_at, r.request_id < key.request_id))
+    return sa.and_(r.received_at <= key.received_at, sa.or_(
+        r.received_at < key.received_at, r.request_id < key.request_id))
 
 
 def _newer(key: Key) -> sa.ColumnElement[bool]:
     r = requests.c
-    return sa.or_(r.received_at > key.received_at,
-                  sa.and_(r.received_at == key.received_at, r.request_id > key.request_id))
+    return sa.and_(r.received_at >= key.received_at, sa.or_(
+        r.received_at > key.received_at, r.request_id > key.request_id))
 
 
 def _key(row: Mapping[Any, Any]) -> Key:
