@@ -54,6 +54,27 @@ def list_modules(app_ref: str) -> None:
 
 @modules.command()
 @click.option("--app", "app_ref", envvar="GATI_APP", required=True, help="module:attr or file.py")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write the stubs here (default: print them).")
+def stubs(app_ref: str, output: str | None) -> None:
+    """A typing.Protocol per out-of-process module, for mypy to check handlers with."""
+    from gati.cli.loader import load_app
+    from gati.modules import ProcessModuleFactory
+    from gati.modules.stubs import render_stubs
+
+    app = load_app(app_ref)
+    specs = [s.factory.spec for s in app.modules.values()
+             if isinstance(s.factory, ProcessModuleFactory)]
+    text = render_stubs(specs, source=app_ref)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        Path(output).write_text(text)
+        click.echo(f"wrote {len(specs)} module stubs to {output}")
+
+
+@modules.command()
+@click.option("--app", "app_ref", envvar="GATI_APP", required=True, help="module:attr or file.py")
 @click.argument("name")
 def reload(app_ref: str, name: str) -> None:
     """Ask every worker running the app to reload module NAME: it starts a new process,
