@@ -34,6 +34,7 @@ from gati.core.ids import RequestIdGenerator
 from gati.core.observe import Metrics
 from gati.core.ports import Clock, EventLog, SystemClock
 from gati.errors import BackendUnavailable, GatiError
+from gati.gateway.cors import ANSWERED, with_cors
 from gati.gateway.replies import ReplyWaiter
 from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
 from gati.wiring import Role, topics
@@ -197,6 +198,11 @@ class Gateway:
             body, content_type = self.metrics.exposition(accept.decode("latin-1"))
             await _respond(send, 200, [(b"content-type", content_type.encode())], body)
             return
+        cors = self.authenticator.config.cors if self.authenticator is not None else None
+        if cors is not None:
+            send = await with_cors(cors, scope, send)
+            if send is ANSWERED:
+                return
         if self._m is None:
             await self._handle(scope, receive, send)
         else:

@@ -7,6 +7,7 @@ decision the worker makes (and replay makes again).
 """
 
 from gati.policy._auth import ApiKey, AuthConfig, JWTConfig, hash_api_key
+from gati.policy._cors import CORS
 from gati.policy._decide import Denial, admit, authorize
 from gati.policy._idempotency import Answer, Claim, Verdict, judge, scope_of
 from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify
@@ -14,6 +15,7 @@ from gati.policy._principal import AuthOutcome, Principal
 from gati.policy._route import PolicyError, PolicyOptions, RateLimit, RoutePolicy
 
 __all__ = [
+    "CORS",
     "Answer",
     "ApiKey",
     "AuthConfig",

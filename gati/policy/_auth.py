@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Unpack
 
+from gati.policy._cors import CORS
 from gati.policy._principal import Principal
 from gati.policy._route import PolicyError, PolicyOptions, RoutePolicy
 
@@ -80,12 +81,15 @@ class AuthConfig:
     api_keys: tuple[ApiKey, ...] = ()
     realm: str = "gati"
     policy: RoutePolicy = field(default_factory=RoutePolicy)
+    # Which browser origins may call the app; None: no CORS headers at all.
+    cors: CORS | None = None
 
     @classmethod
     def of(cls, *, jwt: JWTConfig | None = None, api_keys: Iterable[ApiKey] = (),
-           realm: str = "gati", **policy: Unpack[PolicyOptions]) -> AuthConfig:
+           realm: str = "gati", cors: CORS | None = None,
+           **policy: Unpack[PolicyOptions]) -> AuthConfig:
         """``policy`` options as on a route (``auth=``, ``roles=``, ``rate_limit=``...)."""
-        return cls(jwt, tuple(api_keys), realm, RoutePolicy.of(**policy))
+        return cls(jwt, tuple(api_keys), realm, RoutePolicy.of(**policy), cors)
 
     @property
     def by_digest(self) -> dict[str, ApiKey]:

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from gati import App, GlobalContext, LocalContext, Request, Response
-from gati.policy import ApiKey, AuthConfig, JWTConfig
+from gati.policy import CORS, ApiKey, AuthConfig, JWTConfig
 
 ISSUER = "https://issuer.gati.test"
 AUDIENCE = "gati-tests"
@@ -34,7 +34,7 @@ app = App("policies", auth=AuthConfig.of(
         secret=os.environ.get("POLICIES_HS_SECRET", "not-configured-in-this-process"),
         jwks_min_refresh_s=float(os.environ.get("POLICIES_JWKS_MIN_REFRESH_S", "10")),
     ),
-    api_keys=_api_keys(), realm="policies",
+    api_keys=_api_keys(), realm="policies", cors=CORS.of(["https://app.gati.test"]),
 ))
 
 

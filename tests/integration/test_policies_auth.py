@@ -222,6 +222,27 @@ async def test_api_keys_by_digest_and_the_record_keeps_the_principal_not_the_key
         await store.close()
 
 
+async def test_cors_preflights_are_answered_and_responses_granted_per_app(
+    system: System
+) -> None:
+    app_origin, other = "https://app.gati.test", "https://evil.test"
+    preflight = {"access-control-request-method": "POST",
+                 "access-control-request-headers": "content-type, idempotency-key"}
+    async with system.client() as client:
+        ok = await client.options("/accounts", headers={"origin": app_origin, **preflight})
+        refused = await client.options("/accounts", headers={"origin": other, **preflight})
+        simple = await client.get("/public", headers={"origin": app_origin})
+        foreign = await client.get("/public", headers={"origin": other})
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == app_origin
+    assert "POST" in ok.headers["access-control-allow-methods"]
+    assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+    assert simple.status_code == 200
+    assert simple.headers["access-control-allow-origin"] == app_origin
+    assert "x-request-id" in simple.headers["access-control-expose-headers"]
+    assert foreign.status_code == 200 and "access-control-allow-origin" not in foreign.headers
+
+
 def _app():  # type: ignore[no-untyped-def]
     from gati.cli.loader import load_app
 
