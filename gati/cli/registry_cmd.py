@@ -8,14 +8,10 @@ flag: a flag shows in ``ps``).
 
 from __future__ import annotations
 
-import os
-
 import click
 
 from gati import config as gati_config
-from gati.errors import ConfigError, GatiError
-
-MIN_TOKEN_CHARS = 16
+from gati.errors import GatiError
 
 
 @click.command()
@@ -36,27 +32,17 @@ def registry(host: str, port: int) -> None:
         pass
 
 
-def registry_token() -> str | None:
-    """GATI_REGISTRY_TOKEN, refused when too short to resist guessing."""
-    token = os.environ.get("GATI_REGISTRY_TOKEN") or None
-    if token is not None and len(token) < MIN_TOKEN_CHARS:
-        raise ConfigError(f"GATI_REGISTRY_TOKEN must be at least {MIN_TOKEN_CHARS} characters")
-    return token
-
-
 async def _main(host: str, port: int) -> None:
     import uvicorn
 
-    from gati.registry import Registry, RegistryServer, load_frames
-    from gati.store.schemas import SchemaStore
+    from gati.registry.mount import registry_server, registry_token
     from gati.store.store import open_store
 
     token = registry_token()
     settings = gati_config.from_env()
     store = await open_store(settings.database_url)
     try:
-        app = RegistryServer(Registry(load_frames(settings), SchemaStore(store.engine)),
-                             token=token)
+        app = registry_server(store, settings)
         server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, lifespan="on",
                                                log_level="warning", access_log=False))
         shown = f"[{host}]" if ":" in host else host
