@@ -8,12 +8,19 @@ able to start (no node on PATH, and nothing started: the replayer never builds t
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
+import os
+import signal
 import subprocess
 import threading
+import uuid
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
 import pytest
 from support import GATI, ROOT, System, eventually, start_system
 
@@ -110,3 +117,102 @@ async def test_handlers_call_both_modules_and_replay_without_them(
     for rid in calls:
         result = _replay(system, rid)
         assert result["identical"] is True, result
+
+
+def _module_pids(system: System, binary: str) -> list[int]:
+    """Processes running ``binary`` (by /proc's exe) under this system's processes."""
+    ours = {p.popen.pid for p in system.procs.values() if p.popen is not None}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if not os.readlink(entry / "exe").endswith(binary):
+                continue
+        except OSError:
+            continue
+        pid = int(entry.name)
+        while pid > 1 and pid not in ours:
+            try:
+                stat = (Path("/proc") / str(pid) / "stat").read_text()
+            except OSError:
+                break
+            pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if pid in ours:
+            found.append(int(entry.name))
+    return found
+
+
+async def _load(client: httpx.AsyncClient, uid: int, stop: asyncio.Event, path: str,
+                seen: list[tuple[int, str]]) -> None:
+    """Requests to ``path`` until ``stop``, each answer into ``seen``: (status, code)."""
+    while not stop.is_set():
+        if path == "password":
+            r = await client.post(f"/users/{uid}/password", json={"password": "long enough"})
+        else:
+            r = await client.get(f"/users/{uid}/avatar")
+        code = "" if r.status_code == 200 else r.json()["error"]["code"]
+        seen.append((r.status_code, code))
+
+
+async def _user(client: httpx.AsyncClient) -> int:
+    made = await client.post("/users", json={"name": "Ada Lovelace",
+                                             "email": f"ada-{uuid.uuid4().hex[:8]}@example.com"})
+    assert made.status_code == 201, made.text
+    return int(made.json()["id"])
+
+
+async def test_kill_9_of_the_go_module_under_load_fails_typed_and_it_comes_back(
+        system: System) -> None:
+    async with system.client() as client:
+        uid = await _user(client)
+        (before,) = _module_pids(system, "/idsvc")
+        stop = asyncio.Event()
+        results: list[tuple[int, str]] = []
+        avatar_results: list[tuple[int, str]] = []
+        load = [asyncio.ensure_future(_load(client, uid, stop, "password", results))
+                for _ in range(4)]
+        load.append(asyncio.ensure_future(_load(client, uid, stop, "avatar", avatar_results)))
+
+        async def loaded() -> bool:
+            return len(results) > 10
+
+        await eventually(loaded, within=30, what="load on the Go module")
+        os.kill(before, signal.SIGKILL)
+
+        async def back() -> bool:
+            pids = _module_pids(system, "/idsvc")
+            return bool(pids) and pids != [before]
+
+        await eventually(back, within=15, what="a new Go module process")
+        after = await client.post(f"/users/{uid}/password", json={"password": "long enough"})
+        stop.set()
+        await asyncio.gather(*load)
+    assert after.status_code == 200, after.text
+    assert {code for _, code in results} <= {"", "module_crashed"}, Counter(results)
+    assert all(status == 200 for status, _ in avatar_results), Counter(avatar_results)
+
+
+async def test_reload_under_load_fails_no_request(system: System) -> None:
+    async with system.client() as client:
+        uid = await _user(client)
+        (before,) = _module_pids(system, "/idsvc")
+        stop = asyncio.Event()
+        results: list[tuple[int, str]] = []
+        load = [asyncio.ensure_future(_load(client, uid, stop, "password", results))
+                for _ in range(4)]
+        env = {**system.env, "USERS_MODULES": "1"}
+        out = await asyncio.to_thread(subprocess.run, [
+            GATI, "modules", "reload", "ids", "--app", APP], cwd=ROOT, env=env,
+            capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+
+        async def reloaded() -> bool:
+            return _module_pids(system, "/idsvc") not in ([], [before])
+
+        await eventually(reloaded, within=20, what="the Go module's new process")
+        after = await client.post(f"/users/{uid}/password", json={"password": "long enough"})
+        stop.set()
+        await asyncio.gather(*load)
+    assert after.status_code == 200
+    assert len(results) > 4 and all(s == 200 for s, _ in results), Counter(results)
