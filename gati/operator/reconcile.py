@@ -28,10 +28,8 @@ _PRUNED = (("apps/v1", "Deployment"), ("v1", "Service"), ("policy/v1", "PodDisru
            ("batch/v1", "Job"))
 
 
-class _Invalid(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason, self.message = reason, message
+# ConfigError codes -> the condition reason they are reported under.
+_REASONS = {"secret_missing": "SecretMissing"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,11 +42,12 @@ class Migration:
 async def _secret_value(kube: Kube, namespace: str, ref: SecretKey, what: str) -> str:
     secret = await kube.get("v1", "Secret", namespace, ref.name)
     if secret is None:
-        raise _Invalid("SecretMissing", f"{what}: Secret {namespace}/{ref.name} does not exist")
+        raise ConfigError(f"{what}: Secret {namespace}/{ref.name} does not exist",
+                          code="secret_missing")
     data = secret.get("data") or {}
     if ref.key not in data:
-        raise _Invalid("SecretMissing",
-                       f"{what}: Secret {namespace}/{ref.name} has no key {ref.key!r}")
+        raise ConfigError(f"{what}: Secret {namespace}/{ref.name} has no key {ref.key!r}",
+                          code="secret_missing")
     return base64.b64decode(data[ref.key]).decode()
 
 
@@ -158,14 +157,12 @@ async def converge(
     meta, status = resource["metadata"], dict(resource.get("status") or {})
     name, ns, gen = meta["name"], meta["namespace"], int(meta.get("generation", 1))
     try:
-        try:
-            app = parse_spec(resource.get("spec") or {})
-        except ConfigError as exc:
-            raise _Invalid("InvalidSpec", exc.message) from exc
+        app = parse_spec(resource.get("spec") or {})
         bootstrap = await _secret_value(kube, ns, app.kafka, "spec.kafka.bootstrapSecret")
         db_url = await _secret_value(kube, ns, app.database, "spec.database.urlSecret")
-    except _Invalid as bad:
-        stamped = _stamp(status, cond.invalid(bad.reason, bad.message), gen)
+    except ConfigError as bad:
+        reason = _REASONS.get(bad.code, "InvalidSpec")
+        stamped = _stamp(status, cond.invalid(reason, bad.message), gen)
         return {"observedGeneration": gen, "conditions": stamped}
     owner = Owner(name, meta["uid"])
     mig = await _migrate(kube, ns, name, app, owner, status)
