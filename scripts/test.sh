@@ -30,6 +30,7 @@ fi
 step "pip install -e .[dev]" .venv/bin/pip install -q --disable-pip-version-check -e '.[dev]'
 step "services start" scripts/services.sh start
 step "browser install" scripts/browser.sh install
+step "promtool install" scripts/prometheus.sh install  # promtool check metrics in the tests
 step "sandbox tools" scripts/sandbox.sh   # unshare + bubblewrap for out-of-process modules
 
 export GATI_KAFKA_BOOTSTRAP=localhost:9092
