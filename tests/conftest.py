@@ -73,8 +73,9 @@ def _alone_on_the_broker() -> bool:
     return alone
 
 
-# Topics of earlier test runs: unique prefixes (t1a2b3c4d5e.requests, ...) per system.
-_TEST_TOPIC = re.compile(r"^([a-z]?[0-9a-f]{8,12}|tsigterm\d+)\.")
+# Topics of earlier test runs: the prefixes test systems use (t1a2b3c4d5e.requests, f.., o..);
+# bench runs (bare hex prefixes) share the broker and are left alone.
+_TEST_TOPIC = re.compile(r"^([tfo][0-9a-f]{8,12}|tsigterm\d+)\.")
 
 
 async def _delete_old_test_topics(bootstrap: str) -> None:
