@@ -6,7 +6,7 @@ the handshake are held to; the capabilities are what the sandbox and the broker 
 and nothing else: undeclared means denied.
 
     name = "ids"
-    runtime = "executable"            # or "node"
+    runtime = "executable"            # or "node", or "wasm" (gati/modules/wasm.py)
     entry = ["./idsvc"]               # relative to this file's directory
     [methods.hash_password]
     params = [{ name = "password", schema = { type = "string" } }]
@@ -43,7 +43,7 @@ from gati.errors import ConfigError
 from gati.modules.errors import ModuleProtocolError
 from gati.modules.protocol import MethodDecl
 
-RUNTIMES = ("executable", "node")
+RUNTIMES = ("executable", "node", "wasm")
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from gati.modules.process import ModuleProcess
 from gati.modules.protocol import Handshake
 from gati.modules.sandbox import module_env, sandboxed_argv
 from gati.modules.spec import ProcessSpec
+from gati.modules.wasm import WasmModule, check_wasm_runtime
 
 log = logging.getLogger("gati.modules")
 # Written by ``gati modules reload NAME`` into the module's directory; a change to it (or
@@ -60,7 +61,7 @@ class ProcessModule:
         self.stats = ModuleStats()
         self.broker = CapabilityBroker(spec, secrets)
         self._clock = clock
-        self._current: ModuleProcess | None = None
+        self._current: ModuleProcess | WasmModule | None = None
         self._up = asyncio.Event()
         self._crashes: deque[float] = deque()
         self._open_until = 0.0
@@ -71,7 +72,7 @@ class ProcessModule:
         self._methods = {m.name for m in spec.methods}
 
     @property
-    def process(self) -> ModuleProcess | None:
+    def process(self) -> ModuleProcess | WasmModule | None:
         return self._current
 
     @property
@@ -184,7 +185,7 @@ class ProcessModule:
             raise TypeError(f"{self.spec.name}.{method}: missing arguments {missing}")
         return params
 
-    async def _serving(self) -> ModuleProcess:
+    async def _serving(self) -> ModuleProcess | WasmModule:
         while True:
             if self.breaker_open:
                 raise ModuleUnavailable(
@@ -199,11 +200,14 @@ class ProcessModule:
             self._ensure_restart()
             await self._up.wait()  # the call's own timeout bounds this wait
 
-    async def _spawn(self) -> ModuleProcess:
-        if self.spec.runtime not in ("executable", "node"):
-            raise ConfigError(f"module {self.spec.name!r}: unknown runtime {self.spec.runtime!r}")
-        proc = ModuleProcess(self.spec, sandboxed_argv(self.spec), module_env(self.spec),
-                             broker=self.broker, on_exit=self._exited)
+    async def _spawn(self) -> ModuleProcess | WasmModule:
+        proc: ModuleProcess | WasmModule
+        if self.spec.runtime == "wasm":
+            check_wasm_runtime()
+            proc = WasmModule(self.spec)
+        else:
+            proc = ModuleProcess(self.spec, sandboxed_argv(self.spec), module_env(self.spec),
+                                 broker=self.broker, on_exit=self._exited)
         handshake = await proc.start()
         self._check(handshake)
         return proc
@@ -255,6 +259,6 @@ class ProcessModule:
             self._up.set()
             return
 
-    async def wait_up(self) -> ModuleProcess:
+    async def wait_up(self) -> ModuleProcess | WasmModule:
         """The serving process, once there is one (for tests and ``gati modules``)."""
         return await self._serving()

@@ -47,6 +47,7 @@ var (
 	outMu    sync.Mutex
 	cancelMu sync.Mutex
 	cancels  = map[string]context.CancelFunc{}
+	inFlight sync.WaitGroup
 )
 
 func send(m message) {
@@ -207,10 +208,12 @@ func main() {
 	for {
 		var head [4]byte
 		if _, err := io.ReadFull(in, head[:]); err != nil {
-			return // stdin closed: the worker asks us to exit
+			inFlight.Wait() // stdin closed: finish the calls in flight, then exit
+			return
 		}
 		body := make([]byte, binary.BigEndian.Uint32(head[:]))
 		if _, err := io.ReadFull(in, body); err != nil {
+			inFlight.Wait()
 			return
 		}
 		var m message
@@ -233,7 +236,8 @@ func main() {
 			}
 			cancelMu.Unlock()
 		default:
-			go serve(m)
+			inFlight.Add(1)
+			go func() { defer inFlight.Done(); serve(m) }()
 		}
 	}
 }
