@@ -72,21 +72,26 @@ class Authenticator:
             try:
                 return AuthOutcome(verify(token, config, self._keys))
             except UnknownKey:
-                if not await self._refresh_for_unknown_kid():
-                    raise
+                await self._refresh_for_unknown_kid()
+                # Against the keys now at hand: this refresh's, or another request's.
                 return AuthOutcome(verify(token, config, self._keys))
         except TokenRefused as exc:
             return AuthOutcome(None, exc.code, str(exc))
 
-    async def _refresh_for_unknown_kid(self) -> bool:
+    async def _refresh_for_unknown_kid(self) -> None:
+        """Refresh the key set, or wait for the refresh in flight; nothing if the last
+        one is more recent than ``jwks_min_refresh_s``."""
         assert self.config.jwt is not None
         if not self.config.jwt.jwks_url:
-            return False
+            return
+        if self._lock.locked():
+            async with self._lock:  # another request is fetching: use its keys
+                return
         fetched = self._fetched_at
         if fetched is not None and \
                 self._monotonic() - fetched < self.config.jwt.jwks_min_refresh_s:
-            return False
-        return await self._refresh()
+            return
+        await self._refresh()
 
     async def _refresh(self) -> bool:
         """Fetch the key set (one fetch at a time); False when it could not be read."""

@@ -36,7 +36,7 @@ class SqlCounters(Storage):
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.engine = engine
-        self._clock = clock
+        self.clock = clock
         self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
     @property
@@ -44,7 +44,7 @@ class SqlCounters(Storage):
         return (sa.exc.SQLAlchemyError, OSError)
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
-        now = self._clock()
+        now = self.clock()
         insert = self._dialect.insert(T).values(key=key, count=amount, expires_at=now + expiry)
         expired = T.c.expires_at <= now
         upsert = insert.on_conflict_do_update(index_elements=["key"], set_={
@@ -61,13 +61,13 @@ class SqlCounters(Storage):
         if row is None:
             return 0
         count, expires_at = row
-        return 0 if expires_at <= self._clock() else int(count)
+        return 0 if expires_at <= self.clock() else int(count)
 
     async def get_expiry(self, key: str) -> float:
         async with self.engine.connect() as conn:
             value = (await conn.execute(sa.select(T.c.expires_at)
                                         .where(T.c.key == key))).scalar()
-        now = self._clock()
+        now = self.clock()
         return float(value) if value is not None and value > now else now
 
     async def check(self) -> bool:
@@ -86,7 +86,7 @@ class SqlCounters(Storage):
     async def prune(self) -> int:
         """Drop windows that have ended (a later hit opens a new one anyway)."""
         async with self.engine.begin() as conn:
-            done = await conn.execute(sa.delete(T).where(T.c.expires_at <= self._clock()))
+            done = await conn.execute(sa.delete(T).where(T.c.expires_at <= self.clock()))
             return int(done.rowcount or 0)
 
 
@@ -135,7 +135,7 @@ class RateLimits:
         if await self.limiter.hit(limit.item, *ids):
             return None
         stats = await self.limiter.get_window_stats(limit.item, *ids)
-        reset_s = max(1, math.ceil(stats.reset_time - self.storage._clock()))
+        reset_s = max(1, math.ceil(stats.reset_time - self.storage.clock()))
         policy = f'"{limit.key}";q={limit.limit};w={limit.window_s}'
         return Limited(reset_s, (
             (b"retry-after", str(reset_s).encode()),
