@@ -19,7 +19,7 @@ from typing import Any
 import kopf
 
 from gati.k8s.crd import PLURAL, crd
-from gati.k8s.render import GROUP, VERSION
+from gati.k8s.render import API_VERSION, GROUP, KIND, VERSION
 from gati.operator.kube import Kube
 from gati.operator.reconcile import converge
 
@@ -56,17 +56,19 @@ def build_registry(*, interval_s: float, install_crd: bool) -> kopf.OperatorRegi
         if memo.state.kube is not None:
             await memo.state.kube.close()
 
-    async def reconcile(body: kopf.Body, patch: kopf.Patch, memo: Any, **_: Any) -> None:
+    async def reconcile(body: kopf.Body, memo: Any, **_: Any) -> None:
         state: _Memo = memo.state
         assert state.kube is not None
+        ns, name = body.metadata.namespace, body.metadata.name
         lock = state.locks.setdefault(body.metadata.uid or "", asyncio.Lock())
         async with lock:
-            # A timer's body can be a moment old; converge from the newest version.
-            fresh = await state.kube.get(f"{GROUP}/{VERSION}", "GatiApp",
-                                         body.metadata.namespace, body.metadata.name)
+            # A timer's body can be a moment old; converge from the newest version, and
+            # write the status before the lock opens, so the next reconcile reads it.
+            fresh = await state.kube.get(API_VERSION, KIND, ns, name)
             if fresh is None or fresh["metadata"].get("deletionTimestamp"):
                 return
-            patch.status.update(await converge(state.kube, fresh))
+            status = await converge(state.kube, fresh)
+            await state.kube.patch_status(API_VERSION, KIND, ns, name, status)
 
     for on in (kopf.on.create, kopf.on.update, kopf.on.resume):
         on(GROUP, VERSION, PLURAL, registry=registry, id="converge")(reconcile)

@@ -63,7 +63,7 @@ def kube_cluster() -> str:
         kube = await Kube.connect(KUBECONFIG)
         try:
             await kube.apply(crd())
-            await wait_until(lambda: _established(kube), 30, "the GatiApp CRD is established")
+            await wait_until(lambda: _established(kube), 90, "the GatiApp CRD is established")
         finally:
             await kube.close()
 

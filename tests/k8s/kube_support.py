@@ -74,7 +74,7 @@ async def finish_pod(kube: Kube, ns: str, job_name: str) -> None:
         pods = await kube.list("v1", "Pod", ns, f"batch.kubernetes.io/job-name={job_name}")
         return pods[0] if pods else None
 
-    p = await wait_until(pod, 30, f"the job controller created {job_name}'s pod")
+    p = await wait_until(pod, 90, f"the job controller created {job_name}'s pod")
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     await kube.patch_status("v1", "Pod", ns, p["metadata"]["name"], {
         "phase": "Succeeded",

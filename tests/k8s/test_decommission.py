@@ -16,7 +16,7 @@ from gati.store.store import open_store
 from gati.store.tables import handler_versions, requests
 from tests.k8s.kube_support import app_resource, finish_pod, get_app, put_secrets, wait_until
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = pytest.mark.timeout(300)
 NOW = datetime.now(UTC)
 
 
@@ -70,7 +70,7 @@ async def test_a_cold_version_is_deactivated_and_a_protected_one_is_not(
         versions = ((await get_app(kube, namespace)).get("status") or {}).get("versions") or {}
         return versions.get("deactivated") and versions
 
-    versions = await wait_until(retired, 60, "the status lists a deactivated version")
+    versions = await wait_until(retired, 120, "the status lists a deactivated version")
     assert [d["version"] for d in versions["deactivated"]] == ["v1"]
     assert "no request for 20d, past the policy's 7d" in versions["deactivated"][0]["reason"]
     assert "deactivated by the operator" in versions["deactivated"][0]["reason"]

@@ -17,7 +17,7 @@ from gati.k8s.render import migration_job_name
 from gati.operator.kube import Kube
 from tests.k8s.kube_support import app_resource, finish_pod, get_app, put_secrets, wait_until
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 PARTITIONS = 3
 MESSAGES = 40
 
@@ -77,7 +77,7 @@ async def test_workers_rise_with_lag_within_bounds_and_fall_after_cooldown(
         st = ((await get_app(kube, namespace)).get("status") or {}).get("workers") or {}
         return await workers(kube, namespace) == PARTITIONS == st.get("replicas") and st
 
-    status = await wait_until(risen, 60, f"the worker Deployment has {PARTITIONS} replicas")
+    status = await wait_until(risen, 120, f"the worker Deployment has {PARTITIONS} replicas")
     assert (status["replicas"], status["lag"], status["partitions"]) == (
         PARTITIONS, MESSAGES, PARTITIONS)
     risen_at = status["lastScaleTime"]
@@ -88,7 +88,7 @@ async def test_workers_rise_with_lag_within_bounds_and_fall_after_cooldown(
         st = (await get_app(kube, namespace))["status"]["workers"]
         return await workers(kube, namespace) == 1 == st["replicas"] and st
 
-    status = await wait_until(fallen, 60, "the worker Deployment is back at its minimum")
+    status = await wait_until(fallen, 120, "the worker Deployment is back at its minimum")
     assert status["lag"] == 0
     # The operator's own clock: the scale-down waited out the 3 s cooldown.
     assert status["lastScaleTime"] - risen_at >= 3

@@ -23,7 +23,7 @@ from tests.k8s.kube_support import (
     wait_until,
 )
 
-pytestmark = pytest.mark.timeout(180)
+pytestmark = pytest.mark.timeout(400)
 SEL = "app.kubernetes.io/instance=shop"
 KINDS = (("v1", "ConfigMap"), ("v1", "Service"), ("apps/v1", "Deployment"),
          ("policy/v1", "PodDisruptionBudget"), ("batch/v1", "Job"))
@@ -55,7 +55,7 @@ async def migrated(kube: Kube, ns: str, image: str) -> None:
     async def rolled() -> bool:
         return await deployment_image(kube, ns, "worker") == image
 
-    await wait_until(rolled, 60, f"the worker Deployment runs {image}")
+    await wait_until(rolled, 120, f"the worker Deployment runs {image}")
 
 
 async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, operator) -> None:
@@ -72,7 +72,7 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
         app = await get_app(kube, ns)
         return condition(app, "Progressing").get("reason") == "Migrating" and app
 
-    app = await wait_until(migrating, 30, "the GatiApp says it is migrating")
+    app = await wait_until(migrating, 90, "the GatiApp says it is migrating")
     assert condition(app, "Ready")["status"] == "False"
     assert condition(app, "Ready")["observedGeneration"] == app["metadata"]["generation"]
     found = await objects(kube, ns)
@@ -102,7 +102,7 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
         app = await get_app(kube, ns)
         return condition(app, "Ready").get("status") == "True" and app
 
-    app = await wait_until(all_ready, 60, "the GatiApp is Ready")
+    app = await wait_until(all_ready, 120, "the GatiApp is Ready")
     assert condition(app, "Degraded")["status"] == "False"
 
     # A new image: its migration Job first, the running image untouched until it completes.
@@ -112,7 +112,7 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
     async def job_exists() -> Any:
         return await kube.get("batch/v1", "Job", ns, new_job)
 
-    await wait_until(job_exists, 30, "the new image's migration Job exists")
+    await wait_until(job_exists, 90, "the new image's migration Job exists")
     app = await get_app(kube, ns)
     assert condition(app, "Progressing")["reason"] == "Migrating"
     assert await deployment_image(kube, ns, "worker") == "registry.example.com/shop:1.0.0"
@@ -125,7 +125,7 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
         images = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r for r in rs}
         return len(images) == 2 and images
 
-    sets = await wait_until(surged, 30, "a second gateway ReplicaSet exists")
+    sets = await wait_until(surged, 90, "a second gateway ReplicaSet exists")
     assert sets["registry.example.com/shop:1.0.0"]["spec"]["replicas"] == 2
     assert sets["registry.example.com/shop:1.1.0"]["spec"]["replicas"] == 1  # maxSurge 1
 
@@ -135,7 +135,7 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
     async def collected() -> bool:
         return not await objects(kube, ns)
 
-    await wait_until(collected, 60, "every owned object is collected")
+    await wait_until(collected, 120, "every owned object is collected")
 
 
 @pytest.mark.parametrize(
@@ -160,7 +160,7 @@ async def test_an_invalid_resource_gets_a_condition_and_changes_nothing(
         app = await get_app(kube, namespace)
         return condition(app, "Degraded").get("status") == "True" and app
 
-    app = await wait_until(degraded, 30, "the GatiApp is Degraded")
+    app = await wait_until(degraded, 90, "the GatiApp is Degraded")
     c = condition(app, "Degraded")
     assert c["reason"] == reason
     assert words.format(ns=namespace) in c["message"]
@@ -183,7 +183,7 @@ async def test_a_valid_app_made_invalid_keeps_its_objects(kube: Kube, namespace:
         c = condition(app, "Degraded")
         return c.get("status") == "True" and c["observedGeneration"] == 2 and c
 
-    c = await wait_until(degraded, 30, "the broken update is reported")
+    c = await wait_until(degraded, 90, "the broken update is reported")
     assert "'not a reference' is not an image reference" in c["message"]
     after = desired(await objects(kube, namespace))
     assert after == before
@@ -199,7 +199,7 @@ async def test_operator_killed_mid_reconcile_converges_without_duplicates(
     async def some_objects() -> Any:
         return await objects(kube, namespace)
 
-    await wait_until(some_objects, 30, "the operator has written its first objects")
+    await wait_until(some_objects, 90, "the operator has written its first objects")
     first.kill()  # somewhere inside the first reconcile or just after it
     await finish_pod(kube, namespace, migration_job_name("shop", "registry.example.com/shop:1.0.0"))
     operator()
@@ -208,7 +208,7 @@ async def test_operator_killed_mid_reconcile_converges_without_duplicates(
         found = await objects(kube, namespace)
         return ("Deployment", "shop-recorder") in found and found
 
-    found = await wait_until(converged, 60, "the restarted operator converges")
+    found = await wait_until(converged, 120, "the restarted operator converges")
     names = Counter((k[0], k[1]) for k in found)
     assert max(names.values()) == 1
     assert sorted(k for k in found if k[0] != "Job") == [
