@@ -94,8 +94,13 @@ def cli(log_level: str) -> None:
 @click.option(
     "--gateway-id", default=None, help="Stable id; names the reply topic. [GATI_GATEWAY_ID]"
 )
+@click.option("--openapi/--no-openapi", default=True, show_default=True,
+              help="With APP: serve /openapi.json (as `gati codegen openapi` prints it).")
+@click.option("--docs/--no-docs", default=True, show_default=True,
+              help="With APP: serve the interactive docs page at /docs (works offline).")
 @_guard
-def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> None:
+def gateway(app: str | None, host: str, port: int, gateway_id: str | None, openapi: bool,
+            docs: bool) -> None:
     """Serve HTTP and turn every request into an event on Kafka.
 
     APP is optional: the gateway runs no handler code. When given it is imported once, so
@@ -109,9 +114,10 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
 
     settings = _settings(gateway_id=gateway_id)
     gw = _gateway(settings, app)
+    served = _self_described(gw, app, openapi=openapi, docs=docs) if app else gw
     server = uvicorn.Server(
         uvicorn.Config(
-            gw, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
+            served, host=host, port=port, lifespan="on", log_level="warning", access_log=False,
             # C parsers and event loop: pure-Python h11 was ~15% of the gateway's CPU;
             # httptools with a deadline for headers, against slow clients (issue 18).
             http=guarded_http(settings.header_timeout_s), loop="uvloop",
@@ -125,6 +131,15 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None) -> No
     server.run()
     if not server.started:
         sys.exit(1)
+
+
+def _self_described(gw: Gateway, app: str, *, openapi: bool, docs: bool) -> Any:
+    """The gateway with the app's /openapi.json and /docs in front (gati.apidocs)."""
+    from gati.apidocs import SelfDescribed
+    from gati.cli.loader import load_app
+    from gati.manifest import build_manifest
+
+    return SelfDescribed(gw, build_manifest(load_app(app)), openapi=openapi, docs=docs)
 
 
 def _gateway(settings: Settings, app: str | None) -> Gateway:
