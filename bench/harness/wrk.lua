@@ -6,6 +6,8 @@
 --   BENCH_PATH        request path (default /users or /work)
 --   BENCH_TAG         makes bodies unique across runs and phases
 --   BENCH_STOP_AFTER  responses per thread after which the thread stops (0: run for -d)
+--   BENCH_AUTH        optional Authorization header value (bench/policies.py)
+--   BENCH_IDEMPOTENCY "1": a unique Idempotency-Key per request (bench/policies.py)
 --
 -- wrk itself always runs for -d: a thread that reaches BENCH_STOP_AFTER prints
 -- "BENCH_STOPPED" and the harness interrupts wrk (SIGINT), which then reports as usual.
@@ -16,6 +18,8 @@ local kind = os.getenv("BENCH_KIND") or "users"
 local path = os.getenv("BENCH_PATH") or (kind == "users" and "/users" or "/work")
 local tag = os.getenv("BENCH_TAG") or "bench"
 local stop_after = tonumber(os.getenv("BENCH_STOP_AFTER") or "0")
+local auth = os.getenv("BENCH_AUTH")
+local idempotency = os.getenv("BENCH_IDEMPOTENCY") == "1"
 
 local ffi = require("ffi")
 ffi.cdef [[
@@ -69,7 +73,15 @@ function request()
   else
     body = work_head .. tag .. "-" .. tid .. "-" .. counter .. work_tail
   end
-  return wrk.format("POST", path, nil, body)
+  local headers = nil
+  if auth or idempotency then
+    headers = {["Content-Type"] = "application/json"}
+    if auth then headers["Authorization"] = auth end
+    if idempotency then
+      headers["Idempotency-Key"] = tag .. "-" .. tid .. "-" .. counter
+    end
+  end
+  return wrk.format("POST", path, headers, body)
 end
 
 function response(status, headers, body)

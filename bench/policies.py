@@ -1,0 +1,99 @@
+"""What auth, a rate limit and an idempotency key cost: the same route with all three on
+and with all off, same system, same run (issue 18's target: on / off >= 0.90).
+
+    .venv/bin/python bench/policies.py            # ~2 min on 2 cores
+
+One system on the real Kafka and Postgres (gateway, worker and recorder as processes,
+``bench/policies_app.py``). ``POST /users-on`` needs a JWT (HS256, verified by the
+gateway), counts every request against a rate limit in the shared table (one upsert)
+and claims a unique Idempotency-Key per request (one insert); ``POST /users-off`` has
+none of them. Both insert a user (the example's database module). wrk at
+``--concurrency``; ``--repeats`` rounds, the order of on and off alternating; each
+round ``--warmup`` then ``--requests`` per mode. Medians, and the ratio on / off.
+Writes ``bench/results/<stamp>-policies.json`` and ``.md`` and prints the markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import jwt
+
+from bench.harness.load import closed_loop
+from bench.harness.results import RESULTS, machine, median_spread, run_dir, stamp, table, write_json
+from bench.harness.services import start_kafka
+
+APP = "bench/policies_app.py:app"
+SECRET = "bench-secret-" + os.urandom(8).hex()
+
+
+def _mode_env(mode: str) -> None:
+    """wrk's script reads these: a bearer token and a unique key per request, or none."""
+    if mode == "on":
+        token = jwt.encode({"sub": "bench", "aud": "bench", "exp": int(time.time()) + 3600},
+                           SECRET, algorithm="HS256")
+        os.environ.update(BENCH_AUTH=f"Bearer {token}", BENCH_IDEMPOTENCY="1")
+    else:
+        os.environ.pop("BENCH_AUTH", None)
+        os.environ.pop("BENCH_IDEMPOTENCY", None)
+
+
+async def main(args: argparse.Namespace) -> None:
+    tmp = run_dir("policies")
+    system = await start_kafka(APP, tmp, extra_env={"BENCH_JWT_SECRET": SECRET})
+    rps: dict[str, list[float]] = {"on": [], "off": []}
+    p99: dict[str, list[float]] = {"on": [], "off": []}
+    try:
+        for rnd in range(args.repeats):
+            for mode in (("on", "off") if rnd % 2 == 0 else ("off", "on")):
+                _mode_env(mode)
+                url = f"{system.base_url}/users-{mode}"
+                for phase, n in (("warmup", args.warmup), ("measured", args.requests)):
+                    result = await asyncio.to_thread(
+                        closed_loop, url, kind="users", tag=f"{mode}-{rnd}-{phase}",
+                        connections=args.concurrency, stop_after=n)
+                    if result.error_count:
+                        print(f"  {mode} {phase}: {result.error_count} errors "
+                              f"{result.statuses} {result.errors}", flush=True)
+                if result.ok:
+                    rps[mode].append(result.rps)
+                    p99[mode].append(result.latency_ms.get("p99", 0.0))
+                print(f"round {rnd} {mode}: {result.rps:,.0f} req/s, "
+                      f"p99 {result.latency_ms.get('p99', 0):.1f} ms", flush=True)
+    finally:
+        _mode_env("off")
+        await system.close()
+    summary: dict[str, Any] = {mode: {"rps": median_spread(rps[mode]),
+                                      "p99_ms": median_spread(p99[mode])} for mode in rps}
+    on, off = summary["on"]["rps"]["median"], summary["off"]["rps"]["median"]
+    summary["ratio_on_off"] = round(on / off, 3) if on and off else None
+    out = RESULTS / f"{stamp()}-policies"
+    write_json(out.with_suffix(".json"), {"machine": machine(), "args": vars(args),
+                                          "summary": summary, "rps": rps, "p99_ms": p99})
+    md = "\n".join([
+        "# Policies on / off (issue 18)", "",
+        f"wrk, {args.concurrency} connections, {args.requests} requests per mode and round, "
+        f"{args.repeats} rounds, medians.", "",
+        table(["mode", "req/s", "p99 ms"], [
+            [m, summary[m]["rps"]["median"], summary[m]["p99_ms"]["median"]]
+            for m in ("on", "off")]),
+        "", f"Throughput on / off: **{summary['ratio_on_off']}** (target >= 0.90).", ""])
+    out.with_suffix(".md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--warmup", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=4)
+    asyncio.run(main(parser.parse_args()))
