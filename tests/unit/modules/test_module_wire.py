@@ -63,7 +63,7 @@ def test_a_module_manifest_names_its_mistakes(tmp_path: Path) -> None:
         (base + '[limits]\ntimeout = 1\n', r"\[limits\] has unknown keys \['timeout'\]"),
         (base + '[capabilities]\negress = "a:1"\n', "capabilities.egress must be a list"),
         ('name = "m"\nentry = ["./m"]\n', "declares no methods"),
-        ('runtime = "wasm"\n' + base, "runtime must be one of"),
+        ('runtime = "lua"\n' + base, "runtime must be one of"),
         ("name = ", "module manifest"),
     ]:
         with pytest.raises(ConfigError, match=why):
