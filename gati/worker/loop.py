@@ -2,7 +2,8 @@
 
 Records are handled concurrently up to ``concurrency``; the group offset is committed
 only once everything fetched has finished, so a crash re-delivers unfinished work rather
-than losing it.
+than losing it. Fetching does not wait for that: a request that takes long holds one
+slot while the others keep flowing.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ class LogWorker:
         self.ready.set()
         slots = asyncio.Semaphore(self.concurrency)
         pending: set[asyncio.Task[None]] = set()
+        uncommitted = False
         try:
             while not self._stopping.is_set():
                 records = await sub.fetch(max_records=self.concurrency, timeout_s=0.5)
@@ -55,11 +57,17 @@ class LogWorker:
                     task.add_done_callback(pending.discard)
                     task.add_done_callback(lambda _t: slots.release())
                     task.add_done_callback(_report)
-                if records:
-                    # Everything fetched must be finished before its offsets are committed.
-                    if pending:
-                        await asyncio.wait(set(pending))
+                uncommitted = uncommitted or bool(records)
+                # Everything fetched must be finished before its offsets are committed;
+                # fetching goes on meanwhile, so one slow request (a debug gate's pause)
+                # holds a slot, never the partition (faust's agents commit the same way).
+                if uncommitted and not pending:
                     await sub.commit()
+                    uncommitted = False
+            if pending:
+                await asyncio.wait(set(pending))
+            if uncommitted:
+                await sub.commit()
         finally:
             for task in pending:
                 task.cancel()
