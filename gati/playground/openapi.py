@@ -46,6 +46,26 @@ _REPLAY_BODY = {"type": "object", "additionalProperties": False, "properties": {
 }}
 
 
+_GATE_PATHS: dict[str, Any] = {
+    "/api/gates": {
+        "get": {"summary": "Debug gates set and requests paused at them",
+                "responses": _ok("gates and paused requests")},
+        "post": {"summary": "Set a gate: {point, target, handler_id or path, header?, "
+                            "debug_only?, timeout_s?}",
+                 "requestBody": _OBJ, "responses": _ok("the gate")}},
+    "/api/gates/{gate_id}/delete": {"post": {
+        "summary": "Lift a gate",
+        "parameters": [{"name": "gate_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": _ok("lifted")}},
+    "/api/paused/{pause_id}": {"post": {
+        "summary": "Answer a paused request: {action: resume|step|abort, set?, delete?}",
+        "parameters": [{"name": "pause_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": _OBJ, "responses": _ok("decided")}},
+}
+
+
 def openapi() -> dict[str, Any]:
     filters = [_query(f, _FILTER_HELP[f]) for f in FILTER_FIELDS]
     paging = [_query("cursor", "next_cursor of the previous page"),
@@ -88,6 +108,7 @@ def openapi() -> dict[str, Any]:
                 "parameters": filters,
                 "responses": {"200": {"description": "event: request, data: a list item",
                                       "content": {"text/event-stream": {}}}}}},
+            **_GATE_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": _ok("OpenAPI 3.1")}},
         },

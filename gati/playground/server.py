@@ -114,6 +114,10 @@ class PlaygroundServer:
             ("POST", re.compile(r"/api/replay/batch"), self._batch),
             ("GET", re.compile(r"/api/versions"),
              lambda c: pg.versions(c.query.get("handler") or None)),
+            ("GET", re.compile(r"/api/gates"), self._gates),
+            ("POST", re.compile(r"/api/gates"), self._add_gate),
+            ("POST", re.compile(r"/api/gates/(?P<gid>[^/]+)/delete"), self._remove_gate),
+            ("POST", re.compile(r"/api/paused/(?P<pid>[^/]+)"), self._decide),
         ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -206,6 +210,18 @@ class PlaygroundServer:
 
     async def _batch(self, call: _Call) -> Any:
         return await self.playground.batch(await call.json())
+
+    async def _gates(self, call: _Call) -> Any:
+        return self.playground.gates.state()
+
+    async def _add_gate(self, call: _Call) -> Any:
+        return self.playground.gates.add(await call.json())
+
+    async def _remove_gate(self, call: _Call) -> Any:
+        return self.playground.gates.remove(call.params["gid"])
+
+    async def _decide(self, call: _Call) -> Any:
+        return self.playground.gates.decide(call.params["pid"], await call.json())
 
     async def _tail(self, call: _Call, send: Send) -> None:
         """Server-sent events: each newly recorded request matching the filters."""

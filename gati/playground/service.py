@@ -17,6 +17,7 @@ from typing import Any
 from gati.cli.render import timeline_json
 from gati.config import Settings
 from gati.core.app import App
+from gati.core.gates import DebugGates
 from gati.errors import GatiError
 from gati.playground.filters import (
     decode_cursor,
@@ -26,6 +27,7 @@ from gati.playground.filters import (
     parse_limit,
     when,
 )
+from gati.playground.gates import GateDesk
 from gati.playground.records import export_document, parse_document, request_json
 from gati.replay import Replayer, ReplayResult
 from gati.replay.record import RecordedRequest, ReplayError
@@ -85,11 +87,13 @@ class Playground:
     """The API's operations over ``store``; replays need ``app`` (the code to run)."""
 
     def __init__(self, store: Store, *, app: App | None = None,
-                 settings: Settings | None = None,
+                 settings: Settings | None = None, gates: DebugGates | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+        """``gates``: the worker's debug gates, when it runs in this process (gati dev)."""
         self.store = store
         self.app = app
         self.settings = settings or Settings()
+        self.gates = GateDesk(gates, app, self.settings)
         self.registry = VersionRegistry(store.engine)
         self._replayers: dict[tuple[str | None, bool], Replayer] = {}
         self._clock = clock

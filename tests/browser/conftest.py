@@ -117,6 +117,28 @@ class Served:
         self.log.close()
 
 
+class DevServed:
+    """``gati dev`` of the demo app: the playground beside a live worker (debug gates)."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.port = free_port()
+        self.app_url = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.app_url}/_gati/playground/"
+        env = {**os.environ, "GATI_ENVIRONMENT": "development"}
+        env.pop("GATI_DATABASE_URL", None)
+        env.pop("GATI_PLAYGROUND_TOKEN", None)
+        self.log = (tmp / "dev.log").open("w+")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "from gati.cli.main import main; main()", "dev",
+             "tests.apps.playground_app:app", "--port", str(self.port),
+             "--state-dir", str(tmp / "state")],
+            cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        Served._wait(self)  # type: ignore[arg-type]
+
+    def stop(self) -> None:
+        Served.stop(self)  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     s = Served(tmp_path_factory.mktemp("playground"))

@@ -7,12 +7,15 @@ greeting replays diverged while the recorded order replays identically.
 from __future__ import annotations
 
 import json
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Page, expect
 
 from gati.store import open_store
-from tests.browser.conftest import TOKEN, Served, run_async
+from tests.browser.conftest import TOKEN, DevServed, Served, run_async
 from tests.unit.playground._seed import envelope, record
 
 
@@ -173,3 +176,39 @@ def test_a_token_is_asked_for_and_a_wrong_one_refused(page: Page, tmp_path: Path
         expect(page.get_by_test_id("request-row")).to_have_count(len(guarded.ids))
     finally:
         guarded.stop()
+
+
+def test_a_debug_gate_pauses_a_live_request_which_is_edited_and_resumed(
+        page: Page, tmp_path: Path) -> None:
+    dev = DevServed(tmp_path)
+    try:
+        page.goto(f"{dev.url}#/gates")
+        page.get_by_test_id("gate-handler").fill("demo.create_order")
+        page.get_by_test_id("gate-debug").check()
+        page.get_by_test_id("gate-add").click()
+        expect(page.get_by_test_id("gate")).to_contain_text("before handler of demo.create_order")
+        with ThreadPoolExecutor(1) as pool:
+            held = pool.submit(httpx.post, f"{dev.app_url}/orders", timeout=60,
+                               json={"item": "book", "qty": 2}, headers={"X-Gati-Debug": "1"})
+            paused = page.get_by_test_id("paused")
+            expect(paused).to_be_visible()
+            state = page.get_by_test_id("paused-state")
+            assert json.loads(state.input_value()) == {"audited": True}
+            state.fill('{"audited": "by hand"}')
+            page.get_by_test_id("resume").click()
+            answer = held.result(timeout=30)
+        assert answer.status_code == 201 and answer.json()["audited"] == "by hand"
+        expect(paused).to_have_count(0)
+        rid = answer.headers["x-request-id"]
+        recorded = f"{dev.url}api/requests/{rid}"
+        deadline = time.monotonic() + 30
+        while not (httpx.get(recorded).status_code == 200
+                   and httpx.get(recorded).json()["answered"]):
+            assert time.monotonic() < deadline, "the steered request was never recorded"
+            time.sleep(0.1)  # polls the recorder's progress, the condition waited on
+        page.goto(f"{dev.url}#/r/{rid}")
+        expect(page.get_by_test_id("hooks")).to_contain_text("gate_edited")
+        page.get_by_test_id("replay-recorded").click()
+        expect(page.get_by_test_id("replay-verdict")).to_have_text("identical")
+    finally:
+        dev.stop()

@@ -448,6 +448,80 @@ function batchView() {
   });
 }
 
+// -- debug gates ------------------------------------------------------------------
+
+let gatesTimer = null;
+
+function pausedCard(p) {
+  const state = el("textarea", { rows: 6, cols: 70, testid: "paused-state" }, pretty(p.state));
+  const out = el("p", { class: "error", testid: "paused-error" });
+  const decide = (action) => {
+    let edited;
+    try { edited = JSON.parse(state.value); } catch (e) { out.textContent = "state is not JSON"; return; }
+    const set = {}, del = [];
+    for (const [k, v] of Object.entries(edited)) if (JSON.stringify(v) !== JSON.stringify(p.state[k])) set[k] = v;
+    for (const k of Object.keys(p.state)) if (!(k in edited)) del.push(k);
+    post("api/paused/" + encodeURIComponent(p.pause_id), { action, set, delete: del })
+      .then(() => refreshGates(), (err) => showError(out, err));
+  };
+  return el("div", { class: "panel", testid: "paused", "data-request-id": p.request_id },
+    el("p", {}, el("strong", {}, "paused "), p.point + " " + p.target + " · ",
+      el("a", { href: "#/r/" + encodeURIComponent(p.request_id) }, p.request_id), " · gate " + p.gate_id),
+    el("p", {}, "lctx state (edit, then resume or step):"), state,
+    el("p", {}, el("button", { class: "primary", testid: "resume", onclick: () => decide("resume") }, "Resume"), " ",
+      el("button", { testid: "step", onclick: () => decide("step") }, "Step to next hook"), " ",
+      el("button", { testid: "abort", onclick: () => decide("abort") }, "Abort")), out);
+}
+
+let shownPaused = "";
+
+async function refreshGates() {
+  const list = document.querySelector("[data-testid=gate-list]");
+  const paused = document.querySelector("[data-testid=paused-list]");
+  if (!list || !paused) { clearInterval(gatesTimer); gatesTimer = null; return; }
+  let s;
+  try { s = await api("api/gates"); } catch (err) { showError(list, err); return; }
+  if (!s.available) { list.replaceChildren(el("p", { testid: "gates-unavailable" }, "Debug gates need the worker in this process: open the playground of gati dev.")); return; }
+  list.replaceChildren(...s.gates.map((g) => el("div", { testid: "gate", class: "mono" },
+    g.gate_id + ": " + g.point + " " + g.target + " of " + (g.handler_id || g.path) +
+      (g.header ? " if " + g.header.join(":") : "") + (g.debug_only ? " if X-Gati-Debug" : "") + " (" + g.timeout_s + " s) ",
+    el("button", { testid: "lift", onclick: () => post("api/gates/" + encodeURIComponent(g.gate_id) + "/delete").then(refreshGates) }, "Lift"))));
+  const key = s.paused.map((p) => p.pause_id).join(",");
+  if (key !== shownPaused) {
+    shownPaused = key;
+    paused.replaceChildren(...(s.paused.length ? s.paused.map(pausedCard) : [el("p", {}, "no request is paused")]));
+  }
+}
+
+function gatesView() {
+  const form = el("form", { class: "filters", testid: "gate-form" },
+    el("label", {}, "handler id", el("input", { name: "handler_id", testid: "gate-handler" })),
+    el("label", {}, "or path prefix", el("input", { name: "path", testid: "gate-path" })),
+    el("label", {}, "point", el("select", { name: "point", testid: "gate-point" },
+      el("option", { value: "before" }, "before"), el("option", { value: "after" }, "after"))),
+    el("label", {}, "hook name or handler", el("input", { name: "target", value: "handler", testid: "gate-target" })),
+    el("label", {}, "only with header (name:value)", el("input", { name: "header", testid: "gate-header" })),
+    el("label", {}, "timeout (s)", el("input", { name: "timeout_s", value: "60", testid: "gate-timeout" })),
+    el("label", {}, el("span", {}, "only with X-Gati-Debug"), el("input", { type: "checkbox", name: "debug_only", testid: "gate-debug" })),
+    el("div", {}, el("button", { type: "submit", class: "primary", testid: "gate-add" }, "Set gate")));
+  const error = el("p", { testid: "gate-error" });
+  main.replaceChildren(el("h2", {}, "Debug gates"), form, error,
+    el("h3", {}, "Gates"), el("div", { testid: "gate-list" }),
+    el("h3", {}, "Paused requests"), el("div", { testid: "paused-list" }));
+  shownPaused = null;
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const f = form.elements, doc = { point: f.point.value, target: f.target.value.trim(),
+      debug_only: f.debug_only.checked, timeout_s: +f.timeout_s.value };
+    for (const k of ["handler_id", "path", "header"]) if (f[k].value.trim()) doc[k] = f[k].value.trim();
+    error.replaceChildren();
+    try { await post("api/gates", doc); } catch (err) { showError(error, err); }
+    refreshGates();
+  });
+  refreshGates();
+  if (!gatesTimer) gatesTimer = setInterval(refreshGates, 500);
+}
+
 // -- routing ----------------------------------------------------------------------
 
 function route() {
@@ -456,6 +530,7 @@ function route() {
   if (hash.startsWith("#/r/")) return requestView(decodeURIComponent(hash.slice(4)));
   if (hash === "#/versions") return versionsView();
   if (hash === "#/batch") return batchView();
+  if (hash === "#/gates") return gatesView();
   return listView();
 }
 

@@ -14,10 +14,12 @@ from typing import Any
 
 import httpx
 
+from gati.config import Settings
 from gati.core.app import App
 from gati.core.context import ModuleEntry, Services
 from gati.core.effects import CallPolicy
 from gati.core.envelopes import RequestEnvelope
+from gati.core.gates import DebugGates
 from gati.core.ids import RequestIdGenerator
 from gati.core.pipeline import Pipeline
 from gati.core.ports import SystemClock
@@ -69,12 +71,13 @@ async def seed(store: Store) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def served(store: Store, *, app: App | None = changed,
-                 token: str | None = None) -> AsyncIterator[httpx.AsyncClient]:
+async def served(store: Store, *, app: App | None = changed, token: str | None = None,
+                 gates: DebugGates | None = None,
+                 settings: Settings | None = None) -> AsyncIterator[httpx.AsyncClient]:
     """The playground over ``store`` on a free loopback port, and a client for it."""
     port = free_port()
-    server = uvicorn_server(PlaygroundServer(Playground(store, app=app), token=token),
-                            "127.0.0.1", port)
+    playground = Playground(store, app=app, gates=gates, settings=settings)
+    server = uvicorn_server(PlaygroundServer(playground, token=token), "127.0.0.1", port)
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

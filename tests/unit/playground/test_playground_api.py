@@ -300,4 +300,5 @@ async def test_the_openapi_document_describes_every_route(client: httpx.AsyncCli
     assert set(doc["paths"]) == {
         "/api/requests", "/api/requests/{request_id}", "/api/requests/{request_id}/export",
         "/api/requests/{request_id}/replay", "/api/import", "/api/replay/batch",
-        "/api/versions", "/api/tail", "/api/openapi.json"}
+        "/api/versions", "/api/tail", "/api/openapi.json", "/api/gates",
+        "/api/gates/{gate_id}/delete", "/api/paused/{pause_id}"}
