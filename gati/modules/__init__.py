@@ -38,7 +38,12 @@ class ProcessModuleFactory:
         self._secrets = secrets
 
     def __call__(self, config: Any) -> ProcessModule:
-        return ProcessModule(self.spec, secrets=self._secrets or [EnvSecrets()])
+        # The worker's own secret sources (GATI_SECRETS_ENV_PREFIX, GATI_SECRETS_DIR), so
+        # a module's declared secret is looked up where gctx.secrets looks.
+        from gati.config import from_env
+        from gati.wiring import secret_sources
+
+        return ProcessModule(self.spec, secrets=self._secrets or secret_sources(from_env()))
 
 
 def process_module(app: App, spec: ProcessSpec | str | Path, *, retries: int = 0,
