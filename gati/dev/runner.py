@@ -20,6 +20,7 @@ import uvicorn
 
 from gati.config import Settings
 from gati.core.app import App
+from gati.core.gates import DebugGates
 from gati.gateway.asgi import Gateway
 from gati.gateway.auth import Authenticator
 from gati.gateway.bodies import TypedBodies
@@ -62,7 +63,7 @@ async def run_dev(
     try:
         dev = await _build(app, settings, store, runtime, security, metrics)
         await _serve(dev, _server(_described(app, store, settings, _with_playground(
-            dev.gateway, app, store, settings, host)), host, port), ready)
+            dev, app, store, settings, host)), host, port), ready)
     finally:
         await runtime.close()
         await store.close()
@@ -78,6 +79,7 @@ class _Dev:
     gateway: Gateway
     consumers: list[LogWorker]
     recorder: Recorder
+    gates: DebugGates  # the worker's debug gates, steered from the playground
 
 
 async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRuntime,
@@ -85,6 +87,7 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
     log = MemoryLog(auto_create_partitions=1)
     pipeline = await runtime.start(VersionRegistry(store.engine))
     assert runtime.services is not None
+    pipeline.gates = gates = DebugGates()
 
     async def typed_bodies() -> TypedBodies:
         return TypedBodies(app, runtime.body_schema_ids)  # the worker stored them just now
@@ -105,10 +108,10 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
                                    group=settings.subscribers_group,
                                    concurrency=settings.worker_concurrency))
     recorder = Recorder(settings, log, store, security=security, bodies=runtime.bodies)
-    return _Dev(gateway, consumers, recorder)
+    return _Dev(gateway, consumers, recorder, gates)
 
 
-def _with_playground(gateway: Gateway, app: App, store: Store, settings: Settings,
+def _with_playground(dev: _Dev, app: App, store: Store, settings: Settings,
                      host: str) -> Any:
     """The gateway with the playground under /_gati/playground/ on the same port (left
     out when dev listens beyond loopback without GATI_PLAYGROUND_TOKEN)."""
@@ -117,9 +120,9 @@ def _with_playground(gateway: Gateway, app: App, store: Store, settings: Setting
 
     token = os.environ.get("GATI_PLAYGROUND_TOKEN") or None
     if not can_mount(host, token):
-        return gateway
-    return Mounted(gateway, PlaygroundServer(Playground(store, app=app, settings=settings),
-                                             token=token))
+        return dev.gateway
+    playground = Playground(store, app=app, settings=settings, gates=dev.gates)
+    return Mounted(dev.gateway, PlaygroundServer(playground, token=token))
 
 
 def _server(gateway: Any, host: str, port: int) -> uvicorn.Server:
