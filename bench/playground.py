@@ -169,6 +169,8 @@ async def main(n: int, rate: int, tail_seconds: float) -> dict[str, Any]:
         http = uvicorn_server(PlaygroundServer(pg), "127.0.0.1", port)
         serving = asyncio.create_task(http.serve())
         while not http.started:
+            if serving.done():
+                await serving  # surfaces the bind error
             await asyncio.sleep(0.01)
         base = f"http://127.0.0.1:{port}/"
         async with httpx.AsyncClient(base_url=base) as c:
