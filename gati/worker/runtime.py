@@ -92,6 +92,9 @@ class WorkerRuntime:
                 instance = spec.factory(config)
                 if inspect.isawaitable(instance):
                     instance = await instance
+                bind = getattr(instance, "bind_metrics", None)  # out-of-process modules
+                if bind is not None:
+                    bind(self.metrics)
                 start = getattr(instance, "start", None)
                 if start is not None:
                     result = start()
