@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gati.core.context import SecretSource
+from gati.core.observe import Metrics
 from gati.errors import ConfigError
 from gati.modules.broker import CapabilityBroker
 from gati.modules.errors import ModuleError, ModuleProtocolError, ModuleUnavailable
@@ -39,7 +40,7 @@ RELOAD_FILE = ".gati-reload"
 
 @dataclass(slots=True)
 class ModuleStats:
-    """Per-module figures: what ``gati modules`` and metrics show."""
+    """Per-module figures, kept here and mirrored to the worker's metrics once bound."""
 
     calls: int = 0
     errors: int = 0
@@ -50,6 +51,24 @@ class ModuleStats:
     def p50_ms(self) -> float | None:
         ordered = sorted(self.latencies_ms)
         return ordered[len(ordered) // 2] if ordered else None
+
+
+class _Instruments:
+    """``gati_module_*`` on the worker's /metrics, labelled by module."""
+
+    def __init__(self, metrics: Metrics, module: str) -> None:
+        self.module = module
+        self.calls = metrics.counter("gati_module_calls_total",
+                                     "Calls to out-of-process modules.", ("module",))
+        self.errors = metrics.counter("gati_module_errors_total",
+                                      "Module calls that failed, by error code.",
+                                      ("module", "code"))
+        self.restarts = metrics.counter("gati_module_restarts_total",
+                                        "Module processes restarted after a crash.", ("module",))
+        self.reloads = metrics.counter("gati_module_reloads_total",
+                                       "Module processes replaced by a reload.", ("module",))
+        self.latency = metrics.histogram("gati_module_call_seconds",
+                                         "Latency of module calls.", ("module",))
 
 
 class ProcessModule:
@@ -70,6 +89,11 @@ class ProcessModule:
         self._closed = False
         self._limit = asyncio.Semaphore(spec.limits.concurrency)
         self._methods = {m.name for m in spec.methods}
+        self._metrics: _Instruments | None = None
+
+    def bind_metrics(self, metrics: Metrics) -> None:
+        """The worker's metrics (called by the worker before ``start``)."""
+        self._metrics = _Instruments(metrics, self.spec.name)
 
     @property
     def process(self) -> ModuleProcess | WasmModule | None:
@@ -103,6 +127,8 @@ class ProcessModule:
         old, self._current = self._current, new
         self._up.set()
         self.stats.reloads += 1
+        if self._metrics is not None:
+            self._metrics.reloads.inc(module=self.spec.name)
         if old is not None:
             await old.drain()
         assert new.handshake is not None
@@ -160,11 +186,20 @@ class ProcessModule:
                 if proc is None or not proc.alive or self.breaker_open:
                     proc = await self._serving()
                 return await proc.call(method, params, self.spec.limits.timeout_s)
-        except BaseException:
+        except BaseException as exc:
             self.stats.errors += 1
+            if self._metrics is not None:
+                code = getattr(exc, "code", None)
+                self._metrics.errors.inc(module=self.spec.name, code=code if isinstance(
+                    code, str) else "cancelled" if isinstance(exc, asyncio.CancelledError)
+                    else type(exc).__name__)
             raise
         finally:
-            self.stats.latencies_ms.append((time.perf_counter() - started) * 1000)
+            elapsed = time.perf_counter() - started
+            self.stats.latencies_ms.append(elapsed * 1000)
+            if self._metrics is not None:
+                self._metrics.calls.inc(module=self.spec.name)
+                self._metrics.latency.observe(elapsed, module=self.spec.name)
 
     def _bind(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Positional arguments by the declared parameters' names: the wire has only names."""
@@ -256,6 +291,8 @@ class ProcessModule:
                 return
             self._current = proc
             self.stats.restarts += 1
+            if self._metrics is not None:
+                self._metrics.restarts.inc(module=self.spec.name)
             self._up.set()
             return
 

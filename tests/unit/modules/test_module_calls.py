@@ -108,3 +108,28 @@ async def test_reload_under_load_fails_no_call_and_the_new_version_answers(
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_per_module_metrics_count_calls_errors_and_restarts(tmp_path: Path) -> None:
+    from gati.modules import ModuleCallFailed, ModuleCrashed
+    from gati.observability.metrics import PrometheusMetrics
+
+    metrics = PrometheusMetrics()
+    module = ProcessModule(misbehaving_spec(tmp_path))
+    module.bind_metrics(metrics)
+    await module.start()
+    try:
+        assert await module.echo(1) == 1
+        with pytest.raises(ModuleCallFailed):
+            await module.fail("no")
+        with pytest.raises(ModuleCrashed):
+            await module.exit()
+        assert await asyncio.wait_for(module.echo(2), 10) == 2
+    finally:
+        await module.close()
+    text = metrics.exposition()[0].decode()
+    assert 'gati_module_calls_total{module="misbehaving"} 4.0' in text
+    assert 'gati_module_errors_total{code="module_call_failed",module="misbehaving"} 1.0' in text
+    assert 'gati_module_errors_total{code="module_crashed",module="misbehaving"} 1.0' in text
+    assert 'gati_module_restarts_total{module="misbehaving"} 1.0' in text
+    assert 'gati_module_call_seconds_count{module="misbehaving"} 4.0' in text
