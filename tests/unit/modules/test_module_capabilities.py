@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from modules_helpers import ROOT, Started, ids_spec, misbehaving_spec
 
-from gati.modules import EnvSecrets, ModuleCallFailed
+from gati.modules import EnvSecrets, ModuleCallFailed, ProcessSpec
 from gati.modules.spec import Capabilities
 
 
@@ -111,3 +111,16 @@ async def test_the_worker_environment_reaches_a_module_only_by_name(
     module = await started(misbehaving_spec(tmp_path))
     environ = await module.read_file("/proc/self/environ")
     assert "GATI_DATABASE_URL" not in environ and "PATH=" in environ
+
+
+async def test_a_memory_limit_is_the_process_s_not_a_request_to_it(started: Started) -> None:
+    from gati.modules import ModuleCrashed, ProcessModule
+
+    def limited(mb: int) -> ProcessSpec:
+        spec = ids_spec()
+        return replace(spec, limits=replace(spec.limits, memory_mb=mb))
+
+    assert (await (await started(limited(256))).hash_password("pw", "s")).startswith("pbkdf2")
+    # The Go runtime cannot even initialise in 64 MiB of data segment: the kernel says no.
+    with pytest.raises(ModuleCrashed, match="exited with code 2"):
+        await ProcessModule(limited(64)).start()
