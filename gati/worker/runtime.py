@@ -92,9 +92,10 @@ class WorkerRuntime:
                 instance = spec.factory(config)
                 if inspect.isawaitable(instance):
                     instance = await instance
-                bind = getattr(instance, "bind_metrics", None)  # out-of-process modules
-                if bind is not None:
-                    bind(self.metrics)
+                # Out-of-process modules count on /metrics. Looked up on the class, so a
+                # module answering any attribute (an RPC client's __getattr__) is not called.
+                if callable(getattr(type(instance), "bind_metrics", None)):
+                    instance.bind_metrics(self.metrics)
                 start = getattr(instance, "start", None)
                 if start is not None:
                     result = start()
