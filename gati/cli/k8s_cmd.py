@@ -88,6 +88,24 @@ def crd_cmd() -> None:
     click.echo(_yaml().safe_dump(crd(), sort_keys=False), nl=False)
 
 
+@k8s.command(name="operator-manifests")
+@click.option("--image", required=True, help="An image with gati[k8s] installed.")
+@click.option("-n", "--namespace", default="gati-system", show_default=True,
+              help="Where the operator runs.")
+@click.option("--watch", multiple=True, help="Namespaces to watch (repeatable); all if none.")
+def operator_cmd(image: str, namespace: str, watch: tuple[str, ...]) -> None:
+    """Print the operator's ServiceAccount, RBAC and Deployment."""
+    from gati.k8s.operator_manifests import operator_manifests
+    from gati.k8s.spec import valid_image
+
+    if not valid_image(image):
+        click.echo(f"gati k8s operator-manifests: --image {image!r} is not an image reference",
+                   err=True)
+        sys.exit(2)
+    docs = operator_manifests(image, namespace, watch=watch)
+    click.echo(_yaml().safe_dump_all(docs, sort_keys=False), nl=False)
+
+
 @click.command()
 @click.option("-n", "--namespace", "namespaces", multiple=True,
               help="Watch this namespace (repeatable); all namespaces when omitted.")

@@ -82,6 +82,10 @@ class AppSpec:
         return self.roles[name]
 
 
+def valid_image(image: str) -> bool:
+    return bool(_IMAGE_RE.match(image))
+
+
 def parse_duration(text: str, where: str) -> int:
     """``"90s"``, ``"15m"``, ``"72h"``, ``"7d"`` to seconds."""
     m = _DURATION_RE.match(str(text).strip())
@@ -138,7 +142,7 @@ def _decommission(raw: dict[str, Any]) -> Decommission:
 def parse_spec(spec: dict[str, Any]) -> AppSpec:
     """The checked spec, or a ConfigError that names the field and what is wrong."""
     image = str(spec.get("image") or "")
-    if not _IMAGE_RE.match(image):
+    if not valid_image(image):
         raise ConfigError(
             f"spec.image {image!r} is not an image reference (like registry.example.com/shop:1.4)"
         )

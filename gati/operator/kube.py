@@ -26,7 +26,8 @@ _KINDS = {
     "ReplicaSet": ("replicasets", True), "Job": ("jobs", True),
     "PodDisruptionBudget": ("poddisruptionbudgets", True),
     "CustomResourceDefinition": ("customresourcedefinitions", False),
-    "GatiApp": ("gatiapps", True),
+    "GatiApp": ("gatiapps", True), "ServiceAccount": ("serviceaccounts", True),
+    "ClusterRole": ("clusterroles", False), "ClusterRoleBinding": ("clusterrolebindings", False),
 }
 
 
