@@ -47,6 +47,7 @@ lives (``tests/unit/test_error_tree.py`` holds it to the code)::
     │   ├── ModuleUnavailable [module_unavailable] 503  not serving, or circuit open
     │   ├── ModuleCallFailed [module_call_failed] 500  the module answered an error
     │   └── CapabilityDenied [capability_denied] 403  asked for what it did not declare
+    ├── RegistryError [registry_error]           registry: a schema registry API refusal
     └── SimulationError [simulation_error]       simulate: a run that cannot be made
 
 Outside the tree on purpose: ``simulate.InjectedFailure`` is a ``ConnectionError``

@@ -35,16 +35,18 @@ LEVELS = ("BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE", "F
 DEFAULT_LEVEL = "BACKWARD"  # Confluent's default
 
 
-class RegistryError(Exception):
+class RegistryError(GatiError):
     """A refusal with Confluent's HTTP status and ``error_code``.
 
-    Deliberately not a ``GatiError``: it is a wire answer of this API (Confluent's code
-    space, 40401 ... 50001), raised and turned into a response body inside this package.
+    ``error_code`` is Confluent's code space (40401 ... 50001), which clients branch on;
+    ``code`` stays Gati's one stable code for the whole family.
     """
+
+    code = "registry_error"
 
     def __init__(self, status: int, error_code: int, message: str) -> None:
         super().__init__(message)
-        self.status, self.error_code, self.message = status, error_code, message
+        self.status, self.error_code = status, error_code
 
 
 def subject_not_found(subject: str) -> RegistryError:
