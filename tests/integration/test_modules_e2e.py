@@ -22,7 +22,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import GATI, ROOT, System, eventually, start_system
+from support import GATI, ROOT, System, eventually, free_port, start_system
 
 from gati.store import open_store
 
@@ -59,7 +59,7 @@ def system(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     subprocess.run([str(ROOT / "scripts/modules.sh")], check=True, timeout=300)
     tmp = tmp_path_factory.mktemp(f"modules-{request.param}")
     s = start_system(request.param, tmp, request, app=APP, USERS_MODULES="1",
-                     USERS_DIRECTORY=directory)
+                     USERS_DIRECTORY=directory, GATI_METRICS_PORT=str(free_port()))
     yield s
     s.stop(replay=False)  # replayed below, in a process where the modules are registered
 
@@ -216,3 +216,16 @@ async def test_reload_under_load_fails_no_request(system: System) -> None:
         await asyncio.gather(*load)
     assert after.status_code == 200
     assert len(results) > 4 and all(s == 200 for s, _ in results), Counter(results)
+
+
+async def test_the_worker_metrics_count_each_module_s_calls(system: System) -> None:
+    async with system.client() as client:
+        uid = await _user(client)
+        assert (await client.get(f"/users/{uid}/avatar")).status_code == 200
+    port = int(system.env["GATI_METRICS_PORT"])
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as scraper:
+        text = (await scraper.get("/metrics")).text
+    counts = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in text.splitlines() if line.startswith("gati_module_calls_total{")}
+    assert counts['gati_module_calls_total{module="avatar"}'] >= 1, text[:2000]
+    assert counts['gati_module_calls_total{module="ids"}'] >= 1
