@@ -108,8 +108,8 @@ class Operator:
     """``gati operator`` as its own process, as in production; killable, restartable."""
 
     def __init__(self, kubeconfig: str, ns: str, interval_s: float, log: Path) -> None:
-        self.args = [str(Path(sys.executable).with_name("gati")), "operator", "-n", ns,
-                     "--interval", str(interval_s)]
+        self.args = [str(Path(sys.executable).with_name("gati")), "--log-level", "info",
+                     "operator", "-n", ns, "--interval", str(interval_s)]
         self.env = {**os.environ, "KUBECONFIG": kubeconfig}
         self.log = log
         self.proc: subprocess.Popen[bytes] | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -57,7 +58,7 @@ async def statuses(url: str) -> dict[str, str]:
 
 
 async def test_a_cold_version_is_deactivated_and_a_protected_one_is_not(
-    kube: Kube, namespace: str, operator, fresh_pg_database: str
+    kube: Kube, namespace: str, operator, fresh_pg_database: str, tmp_path: Path
 ) -> None:
     await seed(fresh_pg_database)
     await put_secrets(kube, namespace, url=fresh_pg_database)
@@ -78,5 +79,8 @@ async def test_a_cold_version_is_deactivated_and_a_protected_one_is_not(
     assert "protected by tag stable" in cold["v2"]
     assert [a["version"] for a in versions["active"]] == ["v3"]
     assert await statuses(fresh_pg_database) == {"v1": "inactive", "v2": "active", "v3": "active"}
-    # No connection string reaches the resource.
+    # No connection string reaches the resource, nor the operator's log.
     assert "gati_t_" not in json.dumps(await get_app(kube, namespace))
+    log = (tmp_path / "operator.log").read_text()
+    assert "converge" in log  # the log is the operator's, and it says what it did
+    assert fresh_pg_database.split("@")[0] not in log  # user:password
