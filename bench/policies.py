@@ -32,7 +32,7 @@ from bench.harness.results import RESULTS, machine, median_spread, run_dir, stam
 from bench.harness.services import start_kafka
 
 APP = "bench/policies_app.py:app"
-SECRET = "bench-secret-" + os.urandom(8).hex()
+SECRET = "bench-secret-" + os.urandom(16).hex()  # 45 bytes: over HS256's 32
 
 
 def _mode_env(mode: str) -> None:

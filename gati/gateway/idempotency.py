@@ -77,6 +77,8 @@ class IdempotencyKeys:
     def __init__(self, engine: AsyncEngine, *, ttl_s: float = DEFAULT_TTL_S,
                  prune_every_s: float = 600.0) -> None:
         self.engine = engine
+        # The claim is one atomic statement: no BEGIN / COMMIT round trips around it.
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.ttl_s = ttl_s
         self.prune_every_s = prune_every_s
         self._store = Store(engine)
@@ -134,7 +136,7 @@ class IdempotencyKeys:
                "created_at": _ts(now_us),
                "expires_at": _ts(now_us) + timedelta(seconds=self.ttl_s)}
         with map_store_errors("claiming an idempotency key"):
-            async with self.engine.begin() as conn:
+            async with self._autocommit.connect() as conn:
                 done = await conn.execute(
                     self._insert().values(**row).on_conflict_do_nothing(
                         index_elements=["scope"]))

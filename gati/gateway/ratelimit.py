@@ -36,6 +36,9 @@ class SqlCounters(Storage):
     def __init__(self, engine: AsyncEngine, *, clock: Callable[[], float] = time.time) -> None:
         super().__init__()
         self.engine = engine
+        # One statement, one round trip: the upsert is atomic on its own, so no
+        # BEGIN / COMMIT around it (two more round trips per request at the gateway).
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.clock = clock
         self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
 
@@ -51,7 +54,7 @@ class SqlCounters(Storage):
             "count": sa.case((expired, amount), else_=T.c.count + amount),
             "expires_at": sa.case((expired, now + expiry), else_=T.c.expires_at),
         }).returning(T.c.count)
-        async with self.engine.begin() as conn:
+        async with self._autocommit.connect() as conn:
             return int((await conn.execute(upsert)).scalar_one())
 
     async def get(self, key: str) -> int:
