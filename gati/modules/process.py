@@ -128,8 +128,12 @@ class ModuleProcess:
                 self._idle.set()
 
     async def drain(self) -> None:
-        """Wait for the calls in flight (a reload's old process), then end the process."""
-        await self._idle.wait()
+        """Wait for the calls in flight (a reload's old process), then end the process.
+
+        No longer than a call may take: a call still running then has been given up by
+        its caller's timeout already."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), self.spec.limits.timeout_s)
         await self.close()
 
     async def close(self) -> None:
