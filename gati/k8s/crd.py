@@ -39,6 +39,7 @@ SPEC_SCHEMA = _obj(
         "env": {"type": "array",
                 "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
         "roles": _obj({r: _ROLE for r in ("gateway", "worker", "recorder", "playground")}),
+        "migration": _obj({"backoffLimit": {**_INT0, "description": "retries of gati migrate"}}),
         "scaling": _obj({"lagPerWorker": {"type": "integer", "minimum": 1},
                          "cooldown": {**_STR, "description": "like 90s, 5m"}}),
         "timescape": _obj({"decommission": _obj({

@@ -158,7 +158,7 @@ def migration_job(name: str, namespace: str, spec: AppSpec,
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": _meta(name, namespace, migration_job_name(name, spec.image), "migrate", owner),
         "spec": {
-            "backoffLimit": 3,
+            "backoffLimit": spec.migration_backoff_limit,
             "template": {
                 "metadata": {"labels": labels(name, "migrate")},
                 "spec": {"restartPolicy": "Never",

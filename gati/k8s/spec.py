@@ -77,6 +77,7 @@ class AppSpec:
     scaling: Scaling = Scaling()
     decommission: Decommission = Decommission()
     image_pull_policy: str = "IfNotPresent"
+    migration_backoff_limit: int = 3
 
     def role(self, name: str) -> Role:
         return self.roles[name]
@@ -175,4 +176,5 @@ def parse_spec(spec: dict[str, Any]) -> AppSpec:
         ),
         decommission=_decommission(dict((spec.get("timescape") or {}).get("decommission") or {})),
         image_pull_policy=str(spec.get("imagePullPolicy") or "IfNotPresent"),
+        migration_backoff_limit=int((spec.get("migration") or {}).get("backoffLimit", 3)),
     )

@@ -67,8 +67,8 @@ def condition(resource: dict[str, Any], kind: str) -> dict[str, Any]:
     return {}
 
 
-async def finish_pod(kube: Kube, ns: str, job_name: str) -> None:
-    """Stand in for a kubelet: the Job's pod ran ``gati migrate`` and exited 0."""
+async def finish_pod(kube: Kube, ns: str, job_name: str, *, exit_code: int = 0) -> None:
+    """Stand in for a kubelet: the Job's pod ran ``gati migrate`` and exited ``exit_code``."""
 
     async def pod() -> Any:
         pods = await kube.list("v1", "Pod", ns, f"batch.kubernetes.io/job-name={job_name}")
@@ -77,12 +77,13 @@ async def finish_pod(kube: Kube, ns: str, job_name: str) -> None:
     p = await wait_until(pod, 90, f"the job controller created {job_name}'s pod")
     now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     await kube.patch_status("v1", "Pod", ns, p["metadata"]["name"], {
-        "phase": "Succeeded",
+        "phase": "Succeeded" if exit_code == 0 else "Failed",
         "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted"}],
         "containerStatuses": [{
             "name": "migrate", "image": p["spec"]["containers"][0]["image"], "imageID": "",
             "ready": False, "restartCount": 0,
-            "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+            "state": {"terminated": {"exitCode": exit_code,
+                                     "reason": "Completed" if exit_code == 0 else "Error",
                                      "startedAt": now, "finishedAt": now}},
         }],
     })

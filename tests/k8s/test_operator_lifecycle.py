@@ -220,3 +220,27 @@ async def test_operator_killed_mid_reconcile_converges_without_duplicates(
     rs = await kube.list("apps/v1", "ReplicaSet", namespace, SEL)
     assert Counter(r["metadata"]["labels"]["app.kubernetes.io/component"] for r in rs) == {
         "gateway": 1, "worker": 1, "recorder": 1}
+
+
+async def test_a_failed_migration_keeps_the_old_image_serving(kube: Kube, namespace: str,
+                                                              operator) -> None:
+    await put_secrets(kube, namespace)
+    operator()
+    await kube.apply(app_resource(namespace))
+    await migrated(kube, namespace, "registry.example.com/shop:1.0.0")
+
+    new = "registry.example.com/shop:2.0.0"
+    await kube.apply(app_resource(namespace, image=new, migration={"backoffLimit": 0}))
+    await finish_pod(kube, namespace, migration_job_name("shop", new), exit_code=1)
+
+    async def failed() -> Any:
+        app = await get_app(kube, namespace)
+        return condition(app, "Degraded").get("reason") == "MigrationFailed" and app
+
+    app = await wait_until(failed, 90, "the GatiApp reports the failed migration")
+    assert condition(app, "Degraded")["message"] == (
+        f"Job {migration_job_name('shop', new)} (gati migrate for {new}) failed; "
+        "registry.example.com/shop:1.0.0 keeps running")
+    assert app["status"]["image"] == "registry.example.com/shop:1.0.0"
+    for role in ("gateway", "worker", "recorder"):
+        assert await deployment_image(kube, namespace, role) == "registry.example.com/shop:1.0.0"
