@@ -23,6 +23,7 @@ and nothing else: undeclared means denied.
     memory_mb = 256
     max_frame_bytes = 1048576
     watch_s = 1.0                     # a changed entry file reloads the module
+    health_s = 5.0                    # gati.ping this often; a hung process is restarted
     [restart]
     backoff_s = 0.05
     backoff_max_s = 5.0
@@ -64,6 +65,10 @@ class Limits:
     handshake_timeout_s: float = 10.0
     # How often the entry and the reload marker are checked for a change (0: never).
     watch_s: float = 1.0
+    # How often a gati.ping checks the process answers at all; one unanswered within
+    # ``health_timeout_s`` means it hangs: it is killed and restarted (0: never).
+    health_s: float = 5.0
+    health_timeout_s: float = 2.0
 
 
 @dataclass(frozen=True, slots=True)

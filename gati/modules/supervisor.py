@@ -27,7 +27,7 @@ from gati.errors import ConfigError
 from gati.modules.broker import CapabilityBroker
 from gati.modules.errors import ModuleError, ModuleProtocolError, ModuleUnavailable
 from gati.modules.process import ModuleProcess
-from gati.modules.protocol import Handshake
+from gati.modules.protocol import PING, Handshake
 from gati.modules.sandbox import module_env, sandboxed_argv
 from gati.modules.spec import ProcessSpec
 from gati.modules.wasm import WasmModule, check_wasm_runtime
@@ -86,6 +86,7 @@ class ProcessModule:
         self._open_until = 0.0
         self._restarting: asyncio.Task[None] | None = None
         self._watching: asyncio.Task[None] | None = None
+        self._checking: asyncio.Task[None] | None = None
         self._closed = False
         self._limit = asyncio.Semaphore(spec.limits.concurrency)
         self._methods = {m.name for m in spec.methods}
@@ -108,12 +109,15 @@ class ProcessModule:
         self._up.set()
         if self.spec.limits.watch_s > 0:
             self._watching = asyncio.ensure_future(self._watch())
+        if self.spec.limits.health_s > 0 and self.spec.runtime != "wasm":
+            self._checking = asyncio.ensure_future(self._health())
 
     async def close(self) -> None:
         self._closed = True
-        if self._watching is not None:
-            self._watching.cancel()
-            await asyncio.gather(self._watching, return_exceptions=True)
+        for task in (self._watching, self._checking):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self._restarting is not None:
             self._restarting.cancel()
             await asyncio.gather(self._restarting, return_exceptions=True)
@@ -164,6 +168,26 @@ class ProcessModule:
                           self.spec.name, exc)
                 continue
             log.info("module %s reloaded: version %s", self.spec.name, handshake.version)
+
+    async def _health(self) -> None:
+        """A process that does not answer gati.ping hangs: kill it, so it is restarted
+        (and its calls in flight fail now rather than at their timeouts)."""
+        limits = self.spec.limits
+        while not self._closed:
+            await asyncio.sleep(limits.health_s)  # the check's interval, by design
+            proc = self._current
+            if not isinstance(proc, ModuleProcess) or not proc.alive:
+                continue
+            try:
+                await asyncio.wait_for(proc.call(PING, {}), limits.health_timeout_s)
+            except TimeoutError:
+                log.error("module %s: no answer to its health check in %ss; restarting",
+                          self.spec.name, limits.health_timeout_s)
+                await proc.kill(ModuleUnavailable(
+                    f"module {self.spec.name!r} hung: no answer to its health check"),
+                    report=True)
+            except ModuleError:
+                continue  # it died meanwhile: the restart is already under way
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or name not in self._methods:

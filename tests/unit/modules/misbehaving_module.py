@@ -2,7 +2,8 @@
 
 It speaks the module protocol correctly until a method asks it not to: ``garbage``
 writes a frame that is not JSON, ``oversized`` announces a frame over any limit,
-``hang`` never answers, ``flood`` writes megabytes to stderr first, ``exit`` exits.
+``hang`` never answers, ``freeze`` stops reading (pings too), ``flood`` writes
+megabytes to stderr first, ``exit`` exits.
 ``version`` answers the contents of ``version.txt`` beside this file at start (its
 name is in ``name.txt``), so a test can change it and reload.
 Cancellations it received are counted by ``cancelled``.
@@ -70,6 +71,7 @@ METHODS = {
     "secret": ([("name", s("string"))], {}),
     "fetch": ([("url", s("string"))], {}),
     "pid": ([], s("integer")),
+    "freeze": ([], {}),
 }
 
 
@@ -141,6 +143,8 @@ def main() -> None:
             send({"id": msg["id"], "result": "pong"})
         elif msg["method"] == "gati.cancel":
             cancelled.append(msg["params"]["id"])
+        elif msg["method"] == "freeze":  # hang the reader itself: not even pings answer
+            time.sleep(3600)
         else:
             threading.Thread(target=run, args=(msg,), daemon=True).start()
 

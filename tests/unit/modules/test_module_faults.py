@@ -114,3 +114,18 @@ async def test_a_module_that_keeps_dying_trips_its_circuit_breaker(
     with pytest.raises(ModuleUnavailable, match="circuit breaker is open"):
         await bad.echo(1)
     assert await good.echo(1) == 1
+
+
+async def test_a_hung_module_fails_its_health_check_and_is_restarted(
+        tmp_path: Path, started: Started) -> None:
+    from gati.modules.spec import Limits
+
+    limits = Limits(timeout_s=60.0, health_s=0.1, health_timeout_s=0.5)
+    bad, good = await _pair(tmp_path, started, limits=limits)
+    waiting = asyncio.ensure_future(bad.sleep(30))
+    with pytest.raises(ModuleUnavailable, match="hung: no answer to its health check"):
+        await asyncio.wait_for(bad.freeze(), 20)  # long before the call's own 60 s
+    with pytest.raises(ModuleUnavailable):
+        await waiting
+    assert await asyncio.wait_for(bad.echo("back"), 10) == "back"
+    assert bad.stats.restarts == 1 and await good.echo(1) == 1
