@@ -68,7 +68,7 @@ class WorkerRuntime:
         self.app.validate()
         config = self.config()
         redactor = Redactor(self.security.masker)
-        entries = await self._start_modules(config)
+        entries = await self._start_modules(config, redactor)
         self.services = services(self.app, config, entries, redactor=redactor,
                                  sources=self.sources, metrics=self.metrics)
         state = None
@@ -84,7 +84,8 @@ class WorkerRuntime:
         )
         return self.pipeline
 
-    async def _start_modules(self, config: dict[str, Any]) -> dict[str, ModuleEntry]:
+    async def _start_modules(self, config: dict[str, Any],
+                             redactor: Redactor | None = None) -> dict[str, ModuleEntry]:
         """Each module built from the config and started, in registration order."""
         entries: dict[str, ModuleEntry] = {}
         for name, spec in self.app.modules.items():
@@ -92,10 +93,11 @@ class WorkerRuntime:
                 instance = spec.factory(config)
                 if inspect.isawaitable(instance):
                     instance = await instance
-                # Out-of-process modules count on /metrics. Looked up on the class, so a
-                # module answering any attribute (an RPC client's __getattr__) is not called.
-                if callable(getattr(type(instance), "bind_metrics", None)):
-                    instance.bind_metrics(self.metrics)
+                # Out-of-process modules count on /metrics and mask the secrets they are
+                # handed. Looked up on the class, so a module answering any attribute (an
+                # RPC client's __getattr__) is not called.
+                if callable(getattr(type(instance), "bind_worker", None)):
+                    instance.bind_worker(metrics=self.metrics, redactor=redactor)
                 start = getattr(instance, "start", None)
                 if start is not None:
                     result = start()
