@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gati.core.context import SecretSource
+from gati.core.redact import Redactor
 from gati.modules.errors import CapabilityDenied, ModuleError
 from gati.modules.spec import ProcessSpec
 
@@ -31,6 +32,9 @@ class CapabilityBroker:
         self._spec = spec
         self._secrets = secrets or []
         self.fetches = 0
+        # The worker's: a secret handed out is masked in every later record, as a value
+        # read through gctx.secrets is, so a module echoing it records no plaintext.
+        self.redactor: Redactor | None = None
 
     async def __call__(self, method: str, params: Mapping[str, Any]) -> Any:
         if method == "secrets.get":
@@ -47,6 +51,8 @@ class CapabilityBroker:
         for source in self._secrets:
             value = source.lookup(name)
             if value is not None:
+                if self.redactor is not None:
+                    self.redactor.register(value)
                 return value
         raise ModuleError(f"secret {name!r} is not defined")
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from gati.core.context import SecretSource
 from gati.core.observe import Metrics
+from gati.core.redact import Redactor
 from gati.errors import ConfigError
 from gati.modules.broker import CapabilityBroker
 from gati.modules.errors import ModuleError, ModuleProtocolError, ModuleUnavailable
@@ -92,9 +93,11 @@ class ProcessModule:
         self._methods = {m.name for m in spec.methods}
         self._metrics: _Instruments | None = None
 
-    def bind_metrics(self, metrics: Metrics) -> None:
-        """The worker's metrics (called by the worker before ``start``)."""
+    def bind_worker(self, *, metrics: Metrics, redactor: Redactor | None) -> None:
+        """The worker's metrics, and the redactor that masks in every record a secret
+        handed to the module (called by the worker before ``start``)."""
         self._metrics = _Instruments(metrics, self.spec.name)
+        self.broker.redactor = redactor
 
     @property
     def process(self) -> ModuleProcess | WasmModule | None:

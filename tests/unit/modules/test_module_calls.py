@@ -116,7 +116,7 @@ async def test_per_module_metrics_count_calls_errors_and_restarts(tmp_path: Path
 
     metrics = PrometheusMetrics()
     module = ProcessModule(misbehaving_spec(tmp_path))
-    module.bind_metrics(metrics)
+    module.bind_worker(metrics=metrics, redactor=None)
     await module.start()
     try:
         assert await module.echo(1) == 1
@@ -133,3 +133,39 @@ async def test_per_module_metrics_count_calls_errors_and_restarts(tmp_path: Path
     assert 'gati_module_errors_total{code="module_crashed",module="misbehaving"} 1.0' in text
     assert 'gati_module_restarts_total{module="misbehaving"} 1.0' in text
     assert 'gati_module_call_seconds_count{module="misbehaving"} 4.0' in text
+
+
+async def test_a_secret_handed_to_a_module_is_masked_if_the_module_returns_it(
+        tmp_path: Path) -> None:
+    from gati.core.observe import NoMetrics
+    from gati.core.redact import Redactor
+    from gati.modules import EnvSecrets
+    from gati.modules.spec import Capabilities
+
+    token = "tok-3f9a77c2e1d04b"
+    spec = misbehaving_spec(tmp_path, capabilities=Capabilities(secrets=("TOKEN",)))
+    app = App("leaky")
+    process_module(app, spec)
+
+    @app.get("/leak", handler_id="leaky.leak")
+    async def leak(req: Request, res: Response, lctx: LocalContext,
+                   gctx: GlobalContext) -> None:
+        res.json({"got": await gctx.modules.misbehaving.secret("TOKEN")})
+
+    redactor = Redactor()
+    module = ProcessModule(spec, secrets=[EnvSecrets({"TOKEN": token})])
+    module.bind_worker(metrics=NoMetrics(), redactor=redactor)
+    await module.start()
+    try:
+        services = Services(modules={"misbehaving": ModuleEntry(
+            module, app.modules["misbehaving"].policy)}, config={}, redactor=redactor)
+        now = SystemClock().now_us()
+        env = RequestEnvelope("req-leak", "g", "t", 0, now, now + 10_000_000, "GET",
+                              "/leak", "", (), b"")
+        outcome = await Pipeline(app, services, clock=SystemClock()).process(env)
+    finally:
+        await module.close()
+    assert outcome.response.status == 200
+    effect = next(e for e in outcome.events if e.stage == "effect")
+    assert effect.detail is not None and token not in effect.detail
+    assert "secret" in effect.detail and "misbehaving" in effect.detail  # recorded, masked
