@@ -16,7 +16,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from tests.browser.conftest import CHROMIUM, Served  # noqa: E402
+from tests.browser.conftest import CHROMIUM, DevServed, Served  # noqa: E402
 
 OUT = ROOT / "docs" / "playground"
 
@@ -30,9 +30,34 @@ def main() -> None:
                 browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 shoot(page, served)
+                dev = DevServed(Path(tmp))
+                try:
+                    shoot_gate(page, dev)
+                finally:
+                    dev.stop()
                 browser.close()
         finally:
             served.stop()
+
+
+def shoot_gate(page: object, dev: DevServed) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(page, Page)
+    page.goto(f"{dev.url}#/gates")
+    page.get_by_test_id("gate-handler").fill("demo.create_order")
+    page.get_by_test_id("gate-debug").check()
+    page.get_by_test_id("gate-add").click()
+    with ThreadPoolExecutor(1) as pool:
+        held = pool.submit(httpx.post, f"{dev.app_url}/orders", timeout=60,
+                           json={"item": "book", "qty": 2}, headers={"X-Gati-Debug": "1"})
+        expect(page.get_by_test_id("paused")).to_be_visible()
+        page.screenshot(path=str(OUT / "gates.png"), full_page=True)
+        page.get_by_test_id("resume").click()
+        held.result(timeout=30)
 
 
 def shoot(page: object, served: Served) -> None:
