@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -83,3 +84,15 @@ def test_reload_names_the_out_of_process_modules_when_asked_for_another(
     assert out.returncode == 1
     assert "no out-of-process module 'misbehaving'" in out.stderr
     assert "(out-of-process modules: none)" in out.stderr
+
+
+def test_gati_modules_list_shows_runtimes_methods_and_capabilities() -> None:
+    out = subprocess.run([GATI, "modules", "list", "--app", "examples.users.app:app"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "USERS_MODULES": "1"})
+    assert out.returncode == 0, out.stderr
+    lines = {line.split()[0]: line for line in out.stdout.splitlines()}
+    assert "executable  methods: hash_password, sleep, try_connect, verify_password" \
+        in lines["ids"] and lines["ids"].endswith("capabilities: none")
+    assert "node" in lines["avatar"] and "egress:127.0.0.1:8765" in lines["avatar"]
+    assert lines["db"].split()[1] == "python"
