@@ -53,9 +53,11 @@ async def migrated(kube: Kube, ns: str, image: str) -> None:
     await finish_pod(kube, ns, migration_job_name("shop", image))
 
     async def rolled() -> bool:
-        return await deployment_image(kube, ns, "worker") == image
+        # The status is written after every object is applied: all of them are there.
+        status = (await get_app(kube, ns)).get("status") or {}
+        return status.get("image") == image and await deployment_image(kube, ns, "worker") == image
 
-    await wait_until(rolled, 120, f"the worker Deployment runs {image}")
+    await wait_until(rolled, 120, f"the app's Deployments run {image}")
 
 
 async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, operator) -> None:
@@ -109,12 +111,12 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
     await kube.apply(app_resource(ns, image="registry.example.com/shop:1.1.0"))
     new_job = migration_job_name("shop", "registry.example.com/shop:1.1.0")
 
-    async def job_exists() -> Any:
-        return await kube.get("batch/v1", "Job", ns, new_job)
+    async def migrating_again() -> Any:
+        c = condition(await get_app(kube, ns), "Progressing")
+        return c.get("reason") == "Migrating" and c["observedGeneration"] == 2
 
-    await wait_until(job_exists, 90, "the new image's migration Job exists")
-    app = await get_app(kube, ns)
-    assert condition(app, "Progressing")["reason"] == "Migrating"
+    await wait_until(migrating_again, 90, "the GatiApp says it migrates the new image")
+    assert await kube.get("batch/v1", "Job", ns, new_job) is not None
     assert await deployment_image(kube, ns, "worker") == "registry.example.com/shop:1.0.0"
     await migrated(kube, ns, "registry.example.com/shop:1.1.0")
 
@@ -123,7 +125,8 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
         gateway = f"{SEL},app.kubernetes.io/component=gateway"
         rs = await kube.list("apps/v1", "ReplicaSet", ns, gateway)
         images = {r["spec"]["template"]["spec"]["containers"][0]["image"]: r for r in rs}
-        return len(images) == 2 and images
+        surge = images.get("registry.example.com/shop:1.1.0")
+        return len(images) == 2 and surge and surge["spec"]["replicas"] == 1 and images
 
     sets = await wait_until(surged, 90, "a second gateway ReplicaSet exists")
     assert sets["registry.example.com/shop:1.0.0"]["spec"]["replicas"] == 2
@@ -217,7 +220,12 @@ async def test_operator_killed_mid_reconcile_converges_without_duplicates(
         ("PodDisruptionBudget", "shop-gateway"), ("Service", "shop-gateway")]
     assert [k for k in found if k[0] == "Job"] == [
         ("Job", migration_job_name("shop", "registry.example.com/shop:1.0.0"))]
-    rs = await kube.list("apps/v1", "ReplicaSet", namespace, SEL)
+
+    async def replica_sets() -> Any:
+        rs = await kube.list("apps/v1", "ReplicaSet", namespace, SEL)
+        return len(rs) >= 3 and rs
+
+    rs = await wait_until(replica_sets, 90, "the Deployments have their ReplicaSets")
     assert Counter(r["metadata"]["labels"]["app.kubernetes.io/component"] for r in rs) == {
         "gateway": 1, "worker": 1, "recorder": 1}
 
