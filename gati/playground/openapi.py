@@ -108,6 +108,11 @@ def openapi() -> dict[str, Any]:
                 "parameters": filters,
                 "responses": {"200": {"description": "event: request, data: a list item",
                                       "content": {"text/event-stream": {}}}}}},
+            "/api/versions/compatibility": {"get": {
+                "summary": "Does version new break old's clients? Request and response sides",
+                "parameters": [_query("handler", "handler id"), _query("old", "version"),
+                               _query("new", "version")],
+                "responses": _ok("the report")}},
             **_GATE_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": _ok("OpenAPI 3.1")}},

@@ -112,6 +112,8 @@ class PlaygroundServer:
             ("POST", re.compile(r"/api/requests/(?P<rid>[^/]+)/replay"), self._replay),
             ("POST", re.compile(r"/api/import"), self._import),
             ("POST", re.compile(r"/api/replay/batch"), self._batch),
+            ("GET", re.compile(r"/api/versions/compatibility"),
+             lambda c: pg.compatibility(c.query)),
             ("GET", re.compile(r"/api/versions"),
              lambda c: pg.versions(c.query.get("handler") or None)),
             ("GET", re.compile(r"/api/gates"), self._gates),

@@ -23,6 +23,8 @@ import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
 from gati.store import open_store
+from gati.store.versions import VersionRegistry
+from tests.apps.playground_app import app as playground_app
 from tests.support import free_port
 from tests.unit.playground._seed import seed
 
@@ -69,6 +71,7 @@ def _seed(url: str) -> dict[str, str]:
     async def go() -> dict[str, str]:
         store = await open_store(url, migrate_first=True)
         try:
+            await VersionRegistry(store.engine).register(playground_app)  # as a worker does
             return await seed(store)
         finally:
             await store.close()

@@ -128,6 +128,19 @@ def test_replay_against_another_version_side_by_side(page: Page, served: Served)
     expect(page.get_by_test_id("divergent-step")).to_have_count(1)
 
 
+def test_versions_with_usage_and_the_compatibility_report(page: Page, served: Served) -> None:
+    page.goto(f"{served.url}#/versions")
+    rows = page.get_by_test_id("version-row").filter(has_text="demo.user")
+    expect(rows).to_have_count(2)
+    expect(rows.first.get_by_test_id("temperature")).to_have_text("warm")
+    page.get_by_test_id("compat-handler").fill("demo.user")
+    page.get_by_test_id("compat-old").fill("v1")
+    page.get_by_test_id("compat-new").fill("v2")
+    page.get_by_test_id("compat-run").click()
+    expect(page.get_by_test_id("compat-verdict")).to_have_text("breaking")
+    expect(page.get_by_test_id("compat-response")).to_contain_text("$.name")
+
+
 def test_an_edited_body_replay_is_marked(page: Page, served: Served) -> None:
     _open(page, served, served.ids["order"])
     page.get_by_test_id("replay-body").fill('{"item": "book", "qty": 5}')

@@ -421,6 +421,23 @@ async function versionsView() {
       el("td", { testid: "temperature" }, v.temperature), el("td", {}, v.requests_1h), el("td", {}, v.requests_24h))));
     if (!rows.length) body.append(el("tr", {}, el("td", { colspan: 8 }, "no versions registered (a worker registers its app's versions at start)")));
   } catch (err) { showError(main, err); }
+  const form = el("form", { class: "filters", testid: "compat-form" },
+    ["handler", "old", "new"].map((f) => el("label", {}, f, el("input", { name: f, testid: "compat-" + f }))),
+    el("div", {}, el("button", { type: "submit", class: "primary", testid: "compat-run" }, "Compare")));
+  const out = el("div", { testid: "compat-report" });
+  main.append(el("h3", {}, "Compatibility between two versions"), form, out);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const q = new URLSearchParams();
+    for (const f of ["handler", "old", "new"]) q.set(f, form.elements[f].value.trim());
+    try {
+      const r = await api("api/versions/compatibility?" + q.toString());
+      out.replaceChildren(el("p", {}, el("span", { class: "badge " + (r.breaking ? "bad" : "ok"), testid: "compat-verdict" },
+        r.breaking ? "breaking" : "compatible"), " " + r.handler_id + ": " + r.old + " → " + r.new),
+      el("div", { class: "cols" }, ["request", "response"].map((side) => el("div", {},
+        el("h3", {}, side + " (" + r[side].mode + ")"), el("pre", { testid: "compat-" + side }, r[side].report)))));
+    } catch (err) { showError(out, err); }
+  });
 }
 
 function batchView() {

@@ -267,6 +267,25 @@ async def test_versions_list_the_registry_with_usage(client: httpx.AsyncClient,
     assert users[0]["temperature"] == "warm" and users[1]["temperature"] == "cold"
 
 
+async def test_the_compatibility_report_between_two_versions(client: httpx.AsyncClient,
+                                                              store: Store) -> None:
+    await VersionRegistry(store.engine).register(recorded_app)
+    report = (await client.get("/api/versions/compatibility", params={
+        "handler": "demo.user", "old": "v1", "new": "v2"})).json()
+    assert report["breaking"] is True and report["old"] == "2024-01-01"
+    assert report["response"]["compatible"] is False and report["response"]["mode"] == "forward"
+    assert any("$.name" in c for c in report["response"]["changes"])
+    assert report["request"]["compared"] is False  # a GET declares no request type
+    same = (await client.get("/api/versions/compatibility", params={
+        "handler": "demo.user", "old": "v1", "new": "v1"})).json()
+    assert same["breaking"] is False
+    for params, field in (({"handler": "demo.user", "old": "v1", "new": "v9"}, "new"),
+                          ({"handler": "demo.nope", "old": "v1", "new": "v2"}, "handler")):
+        error = _error(await client.get("/api/versions/compatibility", params=params), 404)
+        assert error["field"] == field
+    assert _error(await client.get("/api/versions/compatibility"), 400)["field"] == "handler"
+
+
 async def test_the_live_tail_streams_new_requests(client: httpx.AsyncClient,
                                                   store: Store) -> None:
     async with client.stream("GET", "/api/tail", params={"path": "greet"}) as resp:
@@ -301,4 +320,4 @@ async def test_the_openapi_document_describes_every_route(client: httpx.AsyncCli
         "/api/requests", "/api/requests/{request_id}", "/api/requests/{request_id}/export",
         "/api/requests/{request_id}/replay", "/api/import", "/api/replay/batch",
         "/api/versions", "/api/tail", "/api/openapi.json", "/api/gates",
-        "/api/gates/{gate_id}/delete", "/api/paused/{pause_id}"}
+        "/api/gates/{gate_id}/delete", "/api/paused/{pause_id}", "/api/versions/compatibility"}
