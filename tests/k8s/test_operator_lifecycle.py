@@ -43,6 +43,18 @@ def desired(found: dict[tuple[str, str], dict[str, Any]]) -> dict[tuple[str, str
                 o["metadata"].get("generation")) for k, o in found.items()}
 
 
+async def printed_row(kube: Kube, ns: str) -> dict[str, Any]:
+    """The row ``kubectl get gatiapps -o wide`` shows (the server's Table rendering)."""
+    table = await kube.api.call_api(
+        f"/apis/{API_VERSION}/namespaces/{ns}/gatiapps", "GET",
+        header_params={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
+        response_types_map={200: "object"}, auth_settings=["BearerToken"],
+        _return_http_data_only=True)
+    names = [c["name"] for c in table["columnDefinitions"]]
+    (row,) = table["rows"]
+    return {n: v for n, v in zip(names, row["cells"], strict=True) if n != "Age"}
+
+
 async def deployment_image(kube: Kube, ns: str, role: str) -> str | None:
     dep = await kube.get("apps/v1", "Deployment", ns, f"shop-{role}")
     return dep["spec"]["template"]["spec"]["containers"][0]["image"] if dep else None
@@ -106,6 +118,10 @@ async def test_create_migrate_roll_out_and_delete(kube: Kube, namespace: str, op
 
     app = await wait_until(all_ready, 120, "the GatiApp is Ready")
     assert condition(app, "Degraded")["status"] == "False"
+    assert await printed_row(kube, ns) == {
+        "Name": "shop", "Image": "registry.example.com/shop:1.0.0",
+        "Running": "registry.example.com/shop:1.0.0", "Workers": 1, "Lag": None,
+        "Ready": "True", "Reason": "AllReplicasAvailable"}
 
     # A new image: its migration Job first, the running image untouched until it completes.
     await kube.apply(app_resource(ns, image="registry.example.com/shop:1.1.0"))
