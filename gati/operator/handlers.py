@@ -11,6 +11,7 @@ let the garbage collector delete an app's objects with it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 from collections.abc import Collection
@@ -32,6 +33,7 @@ class _Memo:
     def __init__(self) -> None:
         self.kube: Kube | None = None
         self.locks: dict[str, asyncio.Lock] = {}
+        self.closing = False
 
 
 def build_registry(*, interval_s: float, install_crd: bool) -> kopf.OperatorRegistry:
@@ -53,8 +55,14 @@ def build_registry(*, interval_s: float, install_crd: bool) -> kopf.OperatorRegi
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(memo: Any, **_: Any) -> None:
-        if memo.state.kube is not None:
-            await memo.state.kube.close()
+        state: _Memo = memo.state
+        state.closing = True
+        # A reconcile still running (a timer at SIGTERM) finishes before the client goes.
+        for lock in list(state.locks.values()):
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(lock.acquire(), timeout=30)
+        if state.kube is not None:
+            await state.kube.close()
 
     async def reconcile(body: kopf.Body, memo: Any, **_: Any) -> None:
         state: _Memo = memo.state
@@ -62,6 +70,8 @@ def build_registry(*, interval_s: float, install_crd: bool) -> kopf.OperatorRegi
         ns, name = body.metadata.namespace, body.metadata.name
         lock = state.locks.setdefault(body.metadata.uid or "", asyncio.Lock())
         async with lock:
+            if state.closing:
+                return
             # A timer's body can be a moment old; converge from the newest version, and
             # write the status before the lock opens, so the next reconcile reads it.
             fresh = await state.kube.get(API_VERSION, KIND, ns, name)
