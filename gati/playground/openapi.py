@@ -66,6 +66,23 @@ _GATE_PATHS: dict[str, Any] = {
 }
 
 
+_JOB_PATHS: dict[str, Any] = {
+    "/api/versions/compatibility": {"get": {
+        "summary": "Does version new break old's clients? Request and response sides",
+        "parameters": [_query("handler", "handler id"), _query("old", "version"),
+                       _query("new", "version")],
+        "responses": _ok("the report")}},
+    "/api/replay/batches": {"post": {
+        "summary": "Start the same batch in the background: {job_id, total}",
+        "requestBody": _OBJ, "responses": _ok("the job")}},
+    "/api/replay/batches/{job_id}": {"get": {
+        "summary": "A batch job's progress: replayed of total, and its summary when done",
+        "parameters": [{"name": "job_id", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "responses": _ok("progress")}},
+}
+
+
 def openapi() -> dict[str, Any]:
     filters = [_query(f, _FILTER_HELP[f]) for f in FILTER_FIELDS]
     paging = [_query("cursor", "next_cursor of the previous page"),
@@ -108,11 +125,7 @@ def openapi() -> dict[str, Any]:
                 "parameters": filters,
                 "responses": {"200": {"description": "event: request, data: a list item",
                                       "content": {"text/event-stream": {}}}}}},
-            "/api/versions/compatibility": {"get": {
-                "summary": "Does version new break old's clients? Request and response sides",
-                "parameters": [_query("handler", "handler id"), _query("old", "version"),
-                               _query("new", "version")],
-                "responses": _ok("the report")}},
+            **_JOB_PATHS,
             **_GATE_PATHS,
             "/api/openapi.json": {"get": {"summary": "This document",
                                           "responses": _ok("OpenAPI 3.1")}},

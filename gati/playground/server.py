@@ -112,6 +112,9 @@ class PlaygroundServer:
             ("POST", re.compile(r"/api/requests/(?P<rid>[^/]+)/replay"), self._replay),
             ("POST", re.compile(r"/api/import"), self._import),
             ("POST", re.compile(r"/api/replay/batch"), self._batch),
+            ("POST", re.compile(r"/api/replay/batches"), self._start_batch),
+            ("GET", re.compile(r"/api/replay/batches/(?P<job>[^/]+)"),
+             lambda c: _done(pg.batch_job(c.params["job"]))),
             ("GET", re.compile(r"/api/versions/compatibility"),
              lambda c: pg.compatibility(c.query)),
             ("GET", re.compile(r"/api/versions"),
@@ -213,6 +216,9 @@ class PlaygroundServer:
     async def _batch(self, call: _Call) -> Any:
         return await self.playground.batch(await call.json())
 
+    async def _start_batch(self, call: _Call) -> Any:
+        return await self.playground.start_batch(await call.json())
+
     async def _gates(self, call: _Call) -> Any:
         return self.playground.gates.state()
 
@@ -267,6 +273,10 @@ class _Download:
 
 async def _openapi(call: _Call) -> Any:
     return openapi()
+
+
+async def _done(value: Any) -> Any:
+    return value
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -8,6 +8,7 @@ methods into routes, so the page, the tests and scripts all see the same answers
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -29,7 +30,7 @@ from gati.playground.filters import (
 )
 from gati.playground.gates import GateDesk
 from gati.playground.records import export_document, parse_document, request_json
-from gati.replay import Replayer, ReplayResult
+from gati.replay import BatchResult, Replayer, ReplayResult
 from gati.replay.record import RecordedRequest, ReplayError
 from gati.store.search import Key, RequestFilter
 from gati.store.search import search as find_requests
@@ -97,6 +98,7 @@ class Playground:
         self.gates = GateDesk(gates, app, self.settings)
         self.registry = VersionRegistry(store.engine)
         self._replayers: dict[tuple[str | None, bool], Replayer] = {}
+        self._jobs: dict[str, _BatchJob] = {}
         self._clock = clock
 
     # -- reading --------------------------------------------------------------------
@@ -206,8 +208,7 @@ class Playground:
             raise invalid("version", f"{record.handler_id} has no version {version!r} "
                                      f"(versions: {labels})") from None
 
-    async def batch(self, doc: Any) -> dict[str, Any]:
-        """Replay every answered request in a window against a version; a summary."""
+    async def _window(self, doc: Any) -> tuple[list[str], ReplayOptions]:
         if not isinstance(doc, dict):
             raise invalid("body", "the batch must be a JSON object with since (and until, "
                                   "handler, version)")
@@ -220,11 +221,38 @@ class Playground:
                                       limit=MAX_BATCH + 1)
         if len(ids) > MAX_BATCH:
             raise invalid("since", f"over {MAX_BATCH} requests in the window; narrow it")
-        batch = await self._replayer(options).replay_many(ids)
-        return {"total": batch.total, "identical": len(batch.identical),
-                "diverged": [_summary(r) for r in batch.diverged],
-                "failed": [{"request_id": r.request_id, "error": r.error} for r in batch.failed],
-                "duration_s": round(batch.duration_s, 3), "version": options.version}
+        self._replayer(options)  # refuses now, not in the background, when there is no app
+        return ids, options
+
+    async def batch(self, doc: Any) -> dict[str, Any]:
+        """Replay every answered request in a window against a version; a summary."""
+        ids, options = await self._window(doc)
+        return _batch_summary(await self._replayer(options).replay_many(ids), options)
+
+    async def start_batch(self, doc: Any) -> dict[str, Any]:
+        """The same batch in the background: a job whose progress the page polls."""
+        ids, options = await self._window(doc)
+        job = _BatchJob(f"batch-{len(self._jobs) + 1}", len(ids))
+        self._jobs[job.job_id] = job
+
+        async def run() -> None:
+            def progress(_r: ReplayResult) -> None:
+                job.replayed += 1
+
+            try:
+                result = await self._replayer(options).replay_many(ids, on_progress=progress)
+                job.summary = _batch_summary(result, options)
+            except GatiError as exc:
+                job.error = exc.message
+
+        job.task = asyncio.create_task(run())
+        return job.to_json()
+
+    def batch_job(self, job_id: str) -> dict[str, Any]:
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise invalid("job_id", f"no batch {job_id!r}", status=404, code="not_found")
+        return job.to_json()
 
     # -- versions -------------------------------------------------------------------
 
@@ -281,6 +309,28 @@ def compatibility(handler_id: str, old: VersionRow, new: VersionRow) -> dict[str
                        "changes": [str(c) for c in report.changes], "report": report.render()}
     return {"handler_id": handler_id, "old": old.version, "new": new.version,
             "breaking": any(v["compatible"] is False for v in sides.values()), **sides}
+
+
+@dataclass(slots=True)
+class _BatchJob:
+    job_id: str
+    total: int
+    replayed: int = 0
+    summary: dict[str, Any] | None = None
+    error: str | None = None
+    task: asyncio.Task[None] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"job_id": self.job_id, "total": self.total, "replayed": self.replayed,
+                "done": self.summary is not None or self.error is not None,
+                "summary": self.summary, "error": self.error}
+
+
+def _batch_summary(batch: BatchResult, options: ReplayOptions) -> dict[str, Any]:
+    return {"total": batch.total, "identical": len(batch.identical),
+            "diverged": [_summary(r) for r in batch.diverged],
+            "failed": [{"request_id": r.request_id, "error": r.error} for r in batch.failed],
+            "duration_s": round(batch.duration_s, 3), "version": options.version}
 
 
 def _kind(options: ReplayOptions) -> str:

@@ -153,6 +153,10 @@ def test_batch_replay_summarises_and_links_divergences(page: Page, served: Serve
     page.goto(f"{served.url}#/batch")
     page.get_by_test_id("batch-run").click()
     expect(page.get_by_test_id("batch-totals")).to_contain_text("diverged")
+    bar = page.get_by_test_id("batch-progress")
+    value, most = bar.evaluate("b => [b.value, b.max]")
+    assert value == most >= len(served.ids)  # full: every request of the window replayed
+    expect(page.get_by_test_id("batch-totals")).to_contain_text(f"{int(most)} replayed")
     link = page.get_by_test_id("batch-divergence").filter(has_text=served.ids["greet"])
     expect(link).to_have_count(1)
     link.get_by_role("link").click()

@@ -453,8 +453,17 @@ function batchView() {
     for (const f of ["since", "until", "handler", "version"]) if (form.elements[f].value.trim()) doc[f] = form.elements[f].value.trim();
     progress.hidden = false; progress.removeAttribute("value"); out.replaceChildren();
     try {
-      const s = await post("api/replay/batch", doc);
-      progress.max = 1; progress.value = 1;
+      let job = await post("api/replay/batches", doc);
+      progress.max = Math.max(1, job.total);
+      while (!job.done) {
+        progress.value = job.replayed;
+        progress.dataset.replayed = job.replayed;
+        await new Promise((r) => setTimeout(r, 200));
+        job = await api("api/replay/batches/" + encodeURIComponent(job.job_id));
+      }
+      if (job.error) throw new Error(job.error);
+      const s = job.summary;
+      progress.value = progress.max;
       out.replaceChildren(el("p", { testid: "batch-totals" }, s.total + " replayed: " + s.identical + " identical, " +
           s.diverged.length + " diverged, " + s.failed.length + " failed in " + s.duration_s + " s"),
       el("table", {}, el("tr", {}, el("th", {}, "request"), el("th", {}, "status"), el("th", {}, "first divergence")),

@@ -13,6 +13,7 @@ from gati.playground.records import MAX_IMPORT_BYTES
 from gati.store import Store
 from gati.store.versions import VersionRegistry
 from tests.apps.playground_app import app as recorded_app
+from tests.support import eventually
 from tests.unit.playground._seed import envelope, record, served
 
 POST = {"X-Gati-Playground": "1"}
@@ -257,6 +258,24 @@ async def test_batch_replay_summarises_a_window(client: httpx.AsyncClient,
     assert bad["field"] == "since"
 
 
+async def test_a_background_batch_reports_progress_then_its_summary(
+        client: httpx.AsyncClient, ids: dict[str, str]) -> None:
+    job = (await client.post("/api/replay/batches", headers=POST, json={"since": "1h"})).json()
+    assert job["total"] == len(ids) and job["job_id"]
+
+    async def finished() -> dict[str, Any] | None:
+        state = (await client.get(f"/api/replay/batches/{job['job_id']}")).json()
+        assert 0 <= state["replayed"] <= state["total"]
+        return state if state["done"] else None
+
+    done = await eventually(finished, within=30, what="the batch to finish")
+    assert done["replayed"] == len(ids) and done["error"] is None
+    assert [d["request_id"] for d in done["summary"]["diverged"]] == [ids["greet"]]
+    assert _error(await client.get("/api/replay/batches/nope"), 404)["field"] == "job_id"
+    bad = await client.post("/api/replay/batches", headers=POST, json={"since": "soon"})
+    assert _error(bad, 400)["field"] == "since"
+
+
 async def test_versions_list_the_registry_with_usage(client: httpx.AsyncClient,
                                                      store: Store) -> None:
     await VersionRegistry(store.engine).register(recorded_app)
@@ -320,4 +339,5 @@ async def test_the_openapi_document_describes_every_route(client: httpx.AsyncCli
         "/api/requests", "/api/requests/{request_id}", "/api/requests/{request_id}/export",
         "/api/requests/{request_id}/replay", "/api/import", "/api/replay/batch",
         "/api/versions", "/api/tail", "/api/openapi.json", "/api/gates",
-        "/api/gates/{gate_id}/delete", "/api/paused/{pause_id}", "/api/versions/compatibility"}
+        "/api/gates/{gate_id}/delete", "/api/paused/{pause_id}", "/api/versions/compatibility",
+        "/api/replay/batches", "/api/replay/batches/{job_id}"}
