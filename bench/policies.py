@@ -37,23 +37,25 @@ SECRET = "bench-secret-" + os.urandom(16).hex()  # 45 bytes: over HS256's 32
 
 def _mode_env(mode: str) -> None:
     """wrk's script reads these: a bearer token and a unique key per request, or none."""
-    if mode == "on":
+    os.environ.pop("BENCH_AUTH", None)
+    os.environ.pop("BENCH_IDEMPOTENCY", None)
+    if mode in ("on", "auth"):
         token = jwt.encode({"sub": "bench", "aud": "bench", "exp": int(time.time()) + 3600},
                            SECRET, algorithm="HS256")
-        os.environ.update(BENCH_AUTH=f"Bearer {token}", BENCH_IDEMPOTENCY="1")
-    else:
-        os.environ.pop("BENCH_AUTH", None)
-        os.environ.pop("BENCH_IDEMPOTENCY", None)
+        os.environ["BENCH_AUTH"] = f"Bearer {token}"
+    if mode == "on":
+        os.environ["BENCH_IDEMPOTENCY"] = "1"
 
 
 async def main(args: argparse.Namespace) -> None:
     tmp = run_dir("policies")
     system = await start_kafka(APP, tmp, extra_env={"BENCH_JWT_SECRET": SECRET})
-    rps: dict[str, list[float]] = {"on": [], "off": []}
-    p99: dict[str, list[float]] = {"on": [], "off": []}
+    modes = ("on", "auth", "off") if args.auth_only else ("on", "off")
+    rps: dict[str, list[float]] = {m: [] for m in modes}
+    p99: dict[str, list[float]] = {m: [] for m in modes}
     try:
         for rnd in range(args.repeats):
-            for mode in (("on", "off") if rnd % 2 == 0 else ("off", "on")):
+            for mode in (modes if rnd % 2 == 0 else modes[::-1]):
                 _mode_env(mode)
                 url = f"{system.base_url}/users-{mode}"
                 for phase, n in (("warmup", args.warmup), ("measured", args.requests)):
@@ -84,7 +86,7 @@ async def main(args: argparse.Namespace) -> None:
         f"{args.repeats} rounds, medians.", "",
         table(["mode", "req/s", "p99 ms"], [
             [m, summary[m]["rps"]["median"], summary[m]["p99_ms"]["median"]]
-            for m in ("on", "off")]),
+            for m in modes]),
         "", f"Throughput on / off: **{summary['ratio_on_off']}** (target >= 0.90).", ""])
     out.with_suffix(".md").write_text(md)
     print(md)
@@ -96,4 +98,6 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--auth-only", action="store_true",
+                        help="also measure POST /users-auth: the JWT alone")
     asyncio.run(main(parser.parse_args()))

@@ -4,6 +4,7 @@
 (``1000000/minute`` per principal: counted on every request, never reached) and an
 ``Idempotency-Key`` (a claim per request). ``POST /users-off``: none of them. Both insert
 a user with the example's database module, so each request does real work.
+``POST /users-auth`` needs the JWT only (to tell the costs apart).
 """
 
 from __future__ import annotations
@@ -27,6 +28,12 @@ async def _insert(req: Request, res: Response, gctx: GlobalContext) -> None:
 
 @app.post("/users-on", auth="required", rate_limit="1000000/minute", idempotency="optional")
 async def users_on(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
+    await _insert(req, res, gctx)
+
+
+@app.post("/users-auth", auth="required")
+async def users_auth(req: Request, res: Response, lctx: LocalContext,
+                     gctx: GlobalContext) -> None:
     await _insert(req, res, gctx)
 
 
