@@ -31,7 +31,7 @@ from gati.errors import ConfigError, GatiError
 from gati.playground.filters import field_of, invalid, parse_filter
 from gati.playground.openapi import openapi
 from gati.playground.records import MAX_IMPORT_BYTES
-from gati.playground.service import TAIL_BATCH, Playground
+from gati.playground.service import Playground
 
 log = logging.getLogger(__name__)
 
@@ -238,14 +238,14 @@ class PlaygroundServer:
             (b"content-type", b"text/event-stream"), (b"cache-control", b"no-store")]})
         gone = asyncio.ensure_future(_disconnected(call.receive))
         try:
-            _, key = await self.playground.tail(flt, None)
+            _, state = await self.playground.tail(flt, None)
             await send({"type": "http.response.body", "body": b": tail\n\n", "more_body": True})
             while not gone.done() and not self.stopping.is_set():
-                items, key = await self.playground.tail(flt, key)
+                items, state = await self.playground.tail(flt, state)
                 if items:
                     await send({"type": "http.response.body", "more_body": True,
                                 "body": "".join(_event(i) for i in items).encode()})
-                if len(items) == TAIL_BATCH:
+                if state.more:
                     continue  # behind: read on without waiting
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(asyncio.shield(gone), TAIL_POLL_S)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from gati.cli.render import timeline_json
@@ -32,7 +32,7 @@ from gati.playground.gates import GateDesk
 from gati.playground.records import export_document, parse_document, request_json
 from gati.replay import BatchResult, Replayer, ReplayResult
 from gati.replay.record import RecordedRequest, ReplayError
-from gati.store.search import Key, RequestFilter
+from gati.store.search import Key, RequestFilter, arrivals
 from gati.store.search import search as find_requests
 from gati.store.store import Store
 from gati.store.timeline import Timeline
@@ -41,6 +41,8 @@ from gati.types import GType, compare, namespace_for
 
 MAX_BATCH = 10_000  # requests one batch replay may cover
 TAIL_BATCH = 500  # new requests per read of the live tail; a full one is read again at once
+TAIL_LOOKBACK = timedelta(seconds=10)  # how much slower than its neighbours a request may be
+TAIL_RECORDER_LAG = timedelta(seconds=3)  # how long after its answer a request may be recorded
 
 
 def _item(tl: Timeline) -> dict[str, Any]:
@@ -110,22 +112,34 @@ class Playground:
         return {"items": [_item(t) for t in page.items], "next_cursor": encode_cursor(page.next),
                 "scanned": page.scanned, "truncated": page.truncated}
 
-    async def tail(self, flt: RequestFilter, newer_than: Key | None) -> tuple[
-            list[dict[str, Any]], Key | None]:
-        """Requests recorded after ``newer_than`` (oldest first), and the newest key seen.
+    async def tail(self, flt: RequestFilter, state: TailState | None) -> tuple[
+            list[dict[str, Any]], TailState]:
+        """Requests answered since the tail's last read, oldest first, each once.
 
-        With no key yet, only the newest request's key: a tail starts from now.
+        A tail starts from now. It reads on from the newest request it has shown, and
+        looks back ``TAIL_LOOKBACK`` for slower requests received before that one but
+        answered since, so a long request is not skipped by the short ones around it.
         """
-        page = await find_requests(self.store, flt, limit=TAIL_BATCH if newer_than else 1,
-                                   newer_than=newer_than)
-        if not page.items:
-            return [], newer_than
-        newest = page.items[0]
-        assert newest.received_at is not None
-        key = Key(newest.received_at, newest.request_id)
-        if newer_than is None:
-            return [], key
-        return [_item(t) for t in reversed(page.items)], key
+        now = self._clock()
+        if state is None:
+            return [], TailState(Key(now, ""), now, now)
+        found, more = await arrivals(self.store, flt, after=state.key,
+                                     late_from=max(state.started,
+                                                   state.key.received_at - TAIL_LOOKBACK),
+                                     answered_since=state.read_at - TAIL_RECORDER_LAG,
+                                     limit=TAIL_BATCH)
+        new = [t for t in found if t.request_id not in state.seen]
+        for t in new:
+            assert t.received_at is not None
+            state.seen[t.request_id] = t.received_at
+            if (t.received_at, t.request_id) > (state.key.received_at, state.key.request_id):
+                state.key = Key(t.received_at, t.request_id)
+        state.more = more
+        if not more:
+            state.read_at = now
+        floor = state.key.received_at - 2 * TAIL_LOOKBACK
+        state.seen = {k: v for k, v in state.seen.items() if v >= floor}
+        return [_item(t) for t in new], state
 
     async def _timeline(self, request_id: str) -> Timeline:
         tl = await self.store.timeline(request_id)
@@ -309,6 +323,18 @@ def compatibility(handler_id: str, old: VersionRow, new: VersionRow) -> dict[str
                        "changes": [str(c) for c in report.changes], "report": report.render()}
     return {"handler_id": handler_id, "old": old.version, "new": new.version,
             "breaking": any(v["compatible"] is False for v in sides.values()), **sides}
+
+
+@dataclass(slots=True)
+class TailState:
+    """Where a live tail is: the newest request it has shown, when it last read
+    everything, and the ids it has shown lately (so a late one is shown once)."""
+
+    key: Key
+    read_at: datetime
+    started: datetime  # requests received before are not new
+    seen: dict[str, datetime] = field(default_factory=dict)
+    more: bool = False  # the last read was full: read again at once
 
 
 @dataclass(slots=True)

@@ -29,6 +29,7 @@ from gati.store.tables import requests
 from gati.store.timeline import Timeline, build_timeline
 
 SCAN_LIMIT = 5_000  # rows looked inside per page when a header or body filter is set
+LATE_LIMIT = 5_000  # requests answered late the live tail looks at per read
 
 _MISSING = object()
 
@@ -201,3 +202,28 @@ def _step_into(value: Any, part: str | int) -> Any:
     if isinstance(value, list) and isinstance(part, int) and -len(value) <= part < len(value):
         return value[part]
     return _MISSING
+
+
+async def arrivals(store: Store, flt: RequestFilter, *, after: Key, late_from: datetime,
+                   answered_since: datetime, limit: int) -> tuple[list[Timeline], bool]:
+    """Answered requests for the live tail, oldest first, and whether more are waiting.
+
+    Those received after ``after`` (at most ``limit``), then those received since
+    ``late_from`` up to ``after`` but answered since ``answered_since``: slower requests
+    received before ones already shown. The caller drops the ids it has shown.
+    """
+    r = requests.c
+    where = [*_where(flt), r.status.is_not(None)]
+    order = (r.received_at, r.request_id)
+    fresh = sa.select(requests).where(*where, _newer(after)).order_by(*order).limit(limit + 1)
+    late = (sa.select(requests)
+            .where(*where, r.received_at >= late_from, r.received_at <= after.received_at,
+                   r.completed_at >= answered_since)
+            .order_by(*order).limit(LATE_LIMIT))
+    with map_store_errors("reading new requests"):
+        async with store.engine.connect() as conn:
+            rows = list((await conn.execute(late)).mappings())
+            new = list((await conn.execute(fresh)).mappings())
+    more = len(new) > limit
+    return [build_timeline(row["request_id"], row, ()) for row in [*rows, *new[:limit]]
+            if _inside(flt, row)], more

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from gati.core.ports import SystemClock
 from gati.playground.records import MAX_IMPORT_BYTES
 from gati.store import Store
 from gati.store.versions import VersionRegistry
@@ -311,8 +312,10 @@ async def test_the_live_tail_streams_new_requests(client: httpx.AsyncClient,
         assert resp.headers["content-type"].startswith("text/event-stream")
         lines = resp.aiter_lines()
         assert await anext(lines) == ": tail"  # the tail has started from now
+        started = SystemClock().now_us()
         [_other, wanted] = await record(store, envelope("GET", "/user"),
-                                         envelope("GET", "/greet/grace"))
+                                        envelope("GET", "/greet/grace",
+                                                 at_us=started + 1_000_000))
 
         async def next_event() -> dict[str, Any]:
             async for line in lines:
@@ -322,6 +325,13 @@ async def test_the_live_tail_streams_new_requests(client: httpx.AsyncClient,
 
         event = await asyncio.wait_for(next_event(), 20)
         assert event["request_id"] == wanted and event["path"] == "/greet/grace"
+        # A slower request, received before the one shown but recorded after it.
+        [late] = await record(store, envelope("GET", "/greet/slow", at_us=started + 1000))
+        event = await asyncio.wait_for(next_event(), 20)
+        assert event["request_id"] == late
+        [after] = await record(store, envelope("GET", "/greet/after",
+                                               at_us=started + 2_000_000))
+        assert (await asyncio.wait_for(next_event(), 20))["request_id"] == after  # once each
 
 
 async def test_without_an_app_replay_is_refused_but_reading_works(
