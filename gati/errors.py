@@ -54,7 +54,8 @@ Outside the tree on purpose: ``simulate.InjectedFailure`` is a ``ConnectionError
 (it stands for a module's transport failing, so retry policies treat it as one);
 ``replay.ledger.ReplayedModuleError`` stands for a recorded *module* error whose class
 could not be rebuilt; ``codegen``'s ``GatiApiError`` lives in generated clients, which
-do not depend on Gati; the gateway's ``_TooLarge`` never leaves its module.
+do not depend on Gati; ``http_body.BodyTooLarge`` is answered by each server in its own
+error format.
 """
 
 from __future__ import annotations

@@ -36,6 +36,7 @@ from gati.core.ports import Clock, EventLog, SystemClock
 from gati.errors import BackendUnavailable, GatiError
 from gati.gateway.cors import ANSWERED, with_cors
 from gati.gateway.replies import ReplyWaiter
+from gati.http_body import BodyTooLarge, read_body
 from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
 from gati.wiring import Role, topics
 
@@ -66,8 +67,6 @@ MAX_SEND_BUDGET_S = 5.0
 ACCEPT_GRACE_S = 1.0
 
 
-class _TooLarge(Exception):
-    pass
 
 
 class _GatewayMetrics:
@@ -308,7 +307,7 @@ class Gateway:
         try:
             body = await asyncio.wait_for(_read_body(receive, headers, s.max_body_bytes),
                                           s.body_timeout_s)
-        except _TooLarge:
+        except BodyTooLarge:
             body = b""
             rejection = Rejection(
                 413, "body_too_large", f"the request body is over {s.max_body_bytes} bytes"
@@ -504,23 +503,8 @@ def _not_accepted(accept_by_us: int) -> str:
 
 
 async def _read_body(receive: Receive, headers: tuple[tuple[str, str], ...], limit: int) -> bytes:
-    for name, value in headers:
-        if name == "content-length" and value.strip().isdigit() and int(value) > limit:
-            raise _TooLarge
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _TooLarge
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+    declared = next((v for k, v in headers if k == "content-length"), None)
+    return await read_body(receive, limit, declared_length=declared)
 
 
 async def _respond(

@@ -28,6 +28,7 @@ from urllib.parse import parse_qsl
 
 from gati.core.http import error_body
 from gati.errors import ConfigError, GatiError
+from gati.http_body import BodyTooLarge, read_body
 from gati.playground.filters import field_of, invalid, parse_filter
 from gati.playground.openapi import openapi
 from gati.playground.records import MAX_IMPORT_BYTES
@@ -73,17 +74,12 @@ class _Call:
                         for k, v in scope.get("headers", [])}
 
     async def body(self, limit: int = MAX_IMPORT_BYTES) -> bytes:
-        chunks, size = [], 0
-        while True:
-            message = await self.receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > limit:
-                raise invalid("body", f"over the {limit} byte limit", status=413,
-                              code="too_large")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                return b"".join(chunks)
+        try:
+            return await read_body(self.receive, limit,
+                                   declared_length=self.headers.get("content-length"))
+        except BodyTooLarge:
+            raise invalid("body", f"over the {limit} byte limit", status=413,
+                          code="too_large") from None
 
     async def json(self) -> Any:
         data = await self.body()

@@ -24,6 +24,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import parse_qsl
 
+from gati.http_body import BodyTooLarge, read_body
 from gati.registry.service import Registry, RegistryError, parse_schema
 
 log = logging.getLogger(__name__)
@@ -50,18 +51,13 @@ class _Call:
         return str(self.query.get(name, "")).lower() == "true"
 
     async def json(self) -> dict[str, Any]:
-        chunks, size = [], 0
-        while True:
-            message = await self.receive()
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > MAX_BODY_BYTES:
-                raise RegistryError(413, 413, f"Request body over {MAX_BODY_BYTES} bytes")
-            chunks.append(chunk)
-            if not message.get("more_body"):
-                break
         try:
-            body = json.loads(b"".join(chunks) or b"null")
+            data = await read_body(self.receive, MAX_BODY_BYTES,
+                                   declared_length=self.headers.get("content-length"))
+        except BodyTooLarge:
+            raise RegistryError(413, 413, f"Request body over {MAX_BODY_BYTES} bytes") from None
+        try:
+            body = json.loads(data or b"null")
         except ValueError as exc:
             raise RegistryError(400, 400, f"Unrecognized request body: not JSON ({exc})"
                                 ) from None

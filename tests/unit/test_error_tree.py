@@ -15,7 +15,7 @@ from gati.errors import GatiError
 GATI = Path(gati.__file__).resolve().parent
 # Exceptions deliberately outside the tree; errors.py says why for each. (The generated
 # clients' GatiApiError is text in gati/codegen/_pyruntime.py, not a class of Gati.)
-OUTSIDE = {"InjectedFailure", "ReplayedModuleError", "_TooLarge"}
+OUTSIDE = {"InjectedFailure", "ReplayedModuleError", "BodyTooLarge"}
 
 
 def _all_gati_errors() -> dict[str, type[GatiError]]:
