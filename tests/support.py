@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import shutil
 import signal
@@ -17,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, TypeVar
@@ -272,3 +273,21 @@ async def replay_everything(system: System) -> None:
             + "\n".join(problems[:10]))
     finally:
         await store.close()
+
+
+@contextlib.asynccontextmanager
+async def served_on_loopback(server: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of ``server`` (a ``uvicorn.Server`` on a loopback port), running in this
+    loop until the block ends: the one way the unit tests serve an ASGI app for real."""
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            await task  # it failed to start: its error, not a hang
+        await asyncio.sleep(0.01)
+    port = server.config.port
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
+            yield c
+    finally:
+        server.should_exit = True
+        await task

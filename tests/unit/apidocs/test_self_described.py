@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +14,7 @@ from gati import App
 from gati.apidocs import SelfDescribed
 from gati.codegen import openapi_document
 from gati.manifest import build_manifest
-from tests.support import free_port
+from tests.support import free_port, served_on_loopback
 
 
 def _app(*paths: str) -> App:
@@ -42,17 +41,8 @@ async def _served(app: App, **options: bool) -> AsyncIterator[httpx.AsyncClient]
     server = uvicorn.Server(uvicorn.Config(
         SelfDescribed(_inner, build_manifest(app), **options), host="127.0.0.1", port=port,
         log_level="warning", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            yield c
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(server) as c:
+        yield c
 
 
 async def test_the_document_and_page_are_served_in_front_of_the_app() -> None:

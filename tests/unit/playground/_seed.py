@@ -6,7 +6,6 @@ The requests go through the worker's own Pipeline and into the store with
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,7 +26,7 @@ from gati.playground import Playground, PlaygroundServer
 from gati.playground.server import uvicorn_server
 from gati.store import Store
 from tests.apps.playground_app import Stock, build, changed
-from tests.support import free_port
+from tests.support import free_port, served_on_loopback
 
 _IDS = RequestIdGenerator()
 
@@ -78,14 +77,5 @@ async def served(store: Store, *, app: App | None = changed, token: str | None =
     port = free_port()
     playground = Playground(store, app=app, gates=gates, settings=settings)
     server = uvicorn_server(PlaygroundServer(playground, token=token), "127.0.0.1", port)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(server) as client:
+        yield client

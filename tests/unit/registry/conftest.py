@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from gati.config import Settings
 from gati.registry import Registry, RegistryServer, load_frames
 from gati.store import Store, open_store
 from gati.store.schemas import SchemaStore
-from tests.support import free_port
+from tests.support import free_port, served_on_loopback
 
 TOKEN = "registry-token-0123456789"
 
@@ -33,17 +32,8 @@ async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
     registry = Registry(load_frames(Settings()), SchemaStore(store.engine))
     server = uvicorn.Server(uvicorn.Config(RegistryServer(registry, token=TOKEN),
                                            host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            await task
-        await asyncio.sleep(0.01)
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as c:
-            yield c
-    finally:
-        server.should_exit = True
-        await task
+    async with served_on_loopback(server) as c:
+        yield c
 
 
 @pytest.fixture
