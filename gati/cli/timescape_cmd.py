@@ -11,15 +11,14 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from gati import config as gati_config
 from gati.errors import GatiError
 from gati.store.store import open_store
-from gati.store.versions import VersionRegistry, VersionRow
-from gati.types import GType, compare, namespace_for
+from gati.store.versions import VersionRegistry, VersionRow, compatibility
 
 T = TypeVar("T")
 
@@ -164,21 +163,12 @@ def diff(handler: str, old: str, new: str) -> None:
 
     a, b = _run(work)
     click.echo(f"{handler}: {a.version} -> {b.version}")
-    breaking = False
-    sides: tuple[tuple[str, Literal["backward", "forward"]], ...] = (
-        ("request", "backward"), ("response", "forward"))
-    for side, mode in sides:
-        ja, jb = a.manifest.get(side), b.manifest.get(side)
-        if ja is None or jb is None:
+    verdict = compatibility(handler, a, b)
+    for side in ("request", "response"):
+        found = verdict[side]
+        if not found["compared"]:
             click.echo(f"{side}: not declared on both versions; cannot compare")
             continue
-        report = compare(
-            GType.from_json(ja),
-            GType.from_json(jb),
-            namespace=namespace_for("diff", handler.rsplit(".", 1)[-1]),
-            mode=mode,
-        )
-        breaking = breaking or not report.compatible
-        click.echo(f"{side} ({mode}):")
-        click.echo("\n".join("  " + line for line in report.render().splitlines()))
-    sys.exit(1 if breaking else 0)
+        click.echo(f"{side} ({found['mode']}):")
+        click.echo("\n".join("  " + line for line in found["report"].splitlines()))
+    sys.exit(1 if verdict["breaking"] else 0)

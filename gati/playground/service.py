@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 from gati.cli.render import timeline_json
 from gati.config import Settings
@@ -36,8 +36,7 @@ from gati.store.search import Key, RequestFilter, arrivals
 from gati.store.search import search as find_requests
 from gati.store.store import Store
 from gati.store.timeline import Timeline
-from gati.store.versions import TimescapeError, VersionRegistry, VersionRow
-from gati.types import GType, compare, namespace_for
+from gati.store.versions import TimescapeError, VersionRegistry, compatibility
 
 MAX_BATCH = 10_000  # requests one batch replay may cover
 TAIL_BATCH = 500  # new requests per read of the live tail; a full one is read again at once
@@ -300,29 +299,6 @@ class Playground:
                 "temperature": use.temperature(hot_per_hour) if use else "cold",
             })
         return out
-
-
-_SIDES: tuple[tuple[str, Literal["backward", "forward"]], ...] = (
-    ("request", "backward"), ("response", "forward"))
-
-
-def compatibility(handler_id: str, old: VersionRow, new: VersionRow) -> dict[str, Any]:
-    """Whether ``new`` breaks ``old``'s clients, side by side, as ``gati timescape diff``
-    judges it: the request read backward (new code reads old requests), the response
-    forward (old clients read new responses), each by ``gati.types.compare``."""
-    sides: dict[str, Any] = {}
-    for side, mode in _SIDES:
-        a, b = old.manifest.get(side), new.manifest.get(side)
-        if a is None or b is None:
-            sides[side] = {"mode": mode, "compared": False, "compatible": None, "changes": [],
-                           "report": f"{side}: not declared on both versions"}
-            continue
-        report = compare(GType.from_json(a), GType.from_json(b), mode=mode,
-                         namespace=namespace_for("diff", handler_id.rsplit(".", 1)[-1]))
-        sides[side] = {"mode": mode, "compared": True, "compatible": report.compatible,
-                       "changes": [str(c) for c in report.changes], "report": report.render()}
-    return {"handler_id": handler_id, "old": old.version, "new": new.version,
-            "breaking": any(v["compatible"] is False for v in sides.values()), **sides}
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -26,6 +26,7 @@ from gati.errors import GatiError
 from gati.manifest import AppManifest, build_manifest
 from gati.store.errors import map_store_errors
 from gati.store.tables import handler_versions, requests
+from gati.types import GType, compare, namespace_for
 
 log = logging.getLogger(__name__)
 PROTECTED_TAGS = frozenset({"stable"})
@@ -336,3 +337,26 @@ class CachedVersionState:
                     log.warning("version registry refresh works again")
                 self.failing = None
             await asyncio.sleep(self.refresh_s)
+
+
+_SIDES: tuple[tuple[str, Literal["backward", "forward"]], ...] = (
+    ("request", "backward"), ("response", "forward"))
+
+
+def compatibility(handler_id: str, old: VersionRow, new: VersionRow) -> dict[str, Any]:
+    """Whether ``new`` breaks ``old``'s clients, for ``gati timescape diff`` and the
+    playground alike: the request read backward (new code reads old requests), the response
+    forward (old clients read new responses), each by ``gati.types.compare``."""
+    sides: dict[str, Any] = {}
+    for side, mode in _SIDES:
+        a, b = old.manifest.get(side), new.manifest.get(side)
+        if a is None or b is None:
+            sides[side] = {"mode": mode, "compared": False, "compatible": None, "changes": [],
+                           "report": f"{side}: not declared on both versions"}
+            continue
+        report = compare(GType.from_json(a), GType.from_json(b), mode=mode,
+                         namespace=namespace_for("diff", handler_id.rsplit(".", 1)[-1]))
+        sides[side] = {"mode": mode, "compared": True, "compatible": report.compatible,
+                       "changes": [str(c) for c in report.changes], "report": report.render()}
+    return {"handler_id": handler_id, "old": old.version, "new": new.version,
+            "breaking": any(v["compatible"] is False for v in sides.values()), **sides}
