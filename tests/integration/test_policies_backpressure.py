@@ -50,8 +50,15 @@ async def test_the_gateway_sheds_while_workers_lag_and_serves_once_they_catch_up
             worker.popen.send_signal(signal.SIGCONT)
         assert refused.json()["error"]["code"] == "workers_behind"
         assert int(refused.headers["retry-after"]) >= 1
-        # The queued requests are served once the worker resumes, and so are new ones.
-        assert [r.status_code for r in await asyncio.gather(*queued)] == [200] * (MAX_LAG + 3)
+        # Each queued request was either taken before the lag crossed the limit, and is
+        # served once the worker resumes, or shed like any other: none waits out its
+        # deadline (504) or is lost. Which of them crossed the limit depends on when the
+        # gateway last read the lag, so only the split is open, not the outcome.
+        answers = await asyncio.gather(*queued)
+        assert {r.status_code for r in answers} <= {200, 503}, [r.status_code for r in answers]
+        assert all(r.json()["error"]["code"] == "workers_behind"
+                   for r in answers if r.status_code == 503)
+        assert any(r.status_code == 200 for r in answers)
 
         async def served() -> bool:
             return (await client.get("/public")).status_code == 200
