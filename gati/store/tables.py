@@ -51,7 +51,15 @@ requests = sa.Table(
     sa.Column("completed_at", UTCDateTime()),
     sa.Column("version", sa.Text),
     sa.Column("body_schema", sa.Integer),
+    # Migration 0009: provenance, filled in by the recorder when the request carried it.
+    sa.Column("trace_id", sa.Text),
+    sa.Column("principal", sa.Text),
+    sa.Column("log_topic", sa.Text),
+    sa.Column("log_partition", sa.Integer),
+    sa.Column("log_offset", sa.BigInteger),
     sa.Index("ix_requests_received_at", "received_at"),
+    sa.Index("ix_requests_trace_id", "trace_id"),
+    sa.Index("ix_requests_principal", "principal", "received_at"),
     sa.Index("ix_requests_handler_status", "handler_id", "status"),
     sa.Index("ix_requests_handler_version", "handler_id", "version"),
 )
