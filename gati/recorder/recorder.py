@@ -123,6 +123,7 @@ class Recorder:
         envelopes: list[RequestEnvelope] = []
         events: list[LifecycleEvent] = []
         body_schemas: dict[str, int] = {}
+        positions: dict[str, LogRecord] = {}
         for rec in records:
             try:
                 item = self.intake.request_or_events(rec.value)
@@ -135,10 +136,11 @@ class Recorder:
                 continue
             if isinstance(item, RequestEnvelope):
                 envelopes.append(self.intake.for_record(item))
+                positions.setdefault(item.request_id, rec)
             else:
                 events.extend(item)
         await self._until_done("store write (offsets not committed)", lambda: self.store.record(
-            envelopes, events, body_schemas=body_schemas))
+            envelopes, events, body_schemas=body_schemas, positions=positions))
         self.stats.events += len(events)
         self.stats.requests += len(envelopes)
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, Stage
+from gati.core.ports import LogRecord
 from gati.errors import ConfigError, StoreError
 from gati.store.errors import map_store_errors
 from gati.store.tables import lifecycle_events, requests
@@ -40,6 +41,10 @@ _ENVELOPE_COLUMNS = (
     "version_pref",
     "deadline_at",
     "body_schema",
+    "principal",
+    "log_topic",
+    "log_partition",
+    "log_offset",
 )
 _OUTCOME_COLUMNS = ("handler_id", "status", "error_code", "completed_at")
 
@@ -129,14 +134,18 @@ class Store:
     async def record(
         self, envelopes: Sequence[RequestEnvelope], events: Sequence[LifecycleEvent],
         *, body_schemas: Mapping[str, int] | None = None,
+        positions: Mapping[str, LogRecord] | None = None,
     ) -> None:
         """Write one batch in one transaction; safe to call again with the same batch.
 
         ``body_schemas``: request id -> the schema its body travelled in on Kafka (the
-        envelopes given here already hold that body as JSON).
+        envelopes given here already hold that body as JSON). ``positions``: request id
+        -> the message it was recorded from, so a row leads back to its Kafka record.
         """
         wire = body_schemas or {}
-        env_rows = {e.request_id: {**_envelope_row(e), "body_schema": wire.get(e.request_id)}
+        at = positions or {}
+        env_rows = {e.request_id: {**_envelope_row(e), "body_schema": wire.get(e.request_id),
+                                   **_position_row(at.get(e.request_id))}
                     for e in envelopes}
         event_rows: dict[tuple[str, int], LifecycleEvent] = {}
         outcome_rows: dict[str, dict[str, Any]] = {}
@@ -374,7 +383,21 @@ def _envelope_row(env: RequestEnvelope) -> dict[str, Any]:
         "gateway_id": env.gateway_id,
         "version_pref": env.version_pref,
         "deadline_at": _ts(env.deadline_at_us),
+        "principal": _principal(env),
     }
+
+
+def _principal(env: RequestEnvelope) -> str | None:
+    """Who the gateway established the caller was; a refused credential names no one."""
+    if env.auth is None or env.auth.principal is None:
+        return None
+    return env.auth.principal.subject
+
+
+def _position_row(at: LogRecord | None) -> dict[str, Any]:
+    if at is None:
+        return {"log_topic": None, "log_partition": None, "log_offset": None}
+    return {"log_topic": at.topic, "log_partition": at.partition, "log_offset": at.offset}
 
 
 def _event_row(ev: LifecycleEvent) -> dict[str, Any]:

@@ -20,14 +20,15 @@ from typing import Any
 
 import jwt
 import pytest
+import sqlalchemy as sa
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
-from support import System, start_system
+from support import System, eventually, start_system
 from test_handler_model import _scan_database, _timeline
 
 from gati.policy import hash_api_key
 from gati.replay import Replayer
-from gati.store import open_store
+from gati.store import Store, open_store
 
 pytestmark = pytest.mark.timeout(300)
 APP = "tests/apps/policies_app.py:app"
@@ -209,6 +210,11 @@ async def test_api_keys_by_digest_and_the_record_keeps_the_principal_not_the_key
         assert steps["authenticated"] == {"principal": {
             "subject": json.loads(ok.text)["subject"], "method": "jwt", "roles": ["admin"],
             "scopes": [], "tenant": None}}
+        # The row says who called and which log message it was recorded from, in SQL.
+        row = await _provenance(store, ok.headers["x-request-id"])
+        assert row["principal"] == json.loads(ok.text)["subject"]
+        assert row["log_topic"].endswith("requests") and row["log_offset"] >= 0
+        assert (await _provenance(store, refused.headers["x-request-id"]))["principal"] is None
         denied = await _timeline(store, refused.headers["x-request-id"])
         assert ("failed", "invalid_token") in [
             (s, d.get("code", "invalid_token")) for s, d in denied if s == "failed"]
@@ -220,6 +226,18 @@ async def test_api_keys_by_digest_and_the_record_keeps_the_principal_not_the_key
             assert result.identical, result.divergence
     finally:
         await store.close()
+
+
+async def _provenance(store: Store, request_id: str) -> dict[str, Any]:
+    query = sa.text("SELECT principal, log_topic, log_partition, log_offset FROM requests"
+                    " WHERE request_id = :id AND log_topic IS NOT NULL")
+
+    async def recorded() -> dict[str, Any] | None:
+        async with store.engine.connect() as conn:
+            row = (await conn.execute(query, {"id": request_id})).mappings().first()
+        return None if row is None else dict(row)
+
+    return await eventually(recorded, within=30, what=f"{request_id}'s request row")
 
 
 async def test_cors_preflights_are_answered_and_responses_granted_per_app(
