@@ -12,6 +12,7 @@ from gati.core.envelopes import (
     Rejection,
     RequestEnvelope,
     ResponseEnvelope,
+    TraceContext,
 )
 from gati.errors import CodecError
 from gati.policy import AuthOutcome, Principal
@@ -63,6 +64,8 @@ class EnvelopeCodec:
                 "body_schema": env.body_schema,
                 "accept_by_us": env.accept_by_us,
                 "auth": _auth_out(env.auth),
+                "trace": None if env.trace is None else {
+                    "traceparent": env.trace.traceparent, "tracestate": env.trace.tracestate},
             },
         )
 
@@ -91,6 +94,8 @@ class EnvelopeCodec:
             accept_by_us=r.get("accept_by_us"),
             # Null from ids 1, 7 and 8: gateways that predate it authenticated nobody.
             auth=_auth_in(r.get("auth")),
+            # Null from ids 1 and 7-9: gateways that predate it carried no trace context.
+            trace=_trace_in(r.get("trace")),
         )
 
     def encode_response(self, env: ResponseEnvelope) -> bytes:
@@ -165,6 +170,10 @@ def _auth_in(r: dict[str, Any] | None) -> AuthOutcome | None:
     return AuthOutcome(None if p is None else Principal(
         p["subject"], p["method"], tuple(p["roles"]), tuple(p["scopes"]), p.get("tenant")),
         r.get("error"), r.get("message"))
+
+
+def _trace_in(r: dict[str, Any] | None) -> TraceContext | None:
+    return None if r is None else TraceContext(r["traceparent"], r.get("tracestate") or "")
 
 
 def _event_record(ev: LifecycleEvent) -> dict[str, Any]:

@@ -65,6 +65,27 @@ Headers = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The W3C Trace Context a request's work continues: the gateway span's.
+
+    Written by the gateway's propagator (never parsed from a client by hand); the worker
+    opens its request span as a child of it. Carried as the two header values, so any
+    OpenTelemetry propagator reads it back.
+    """
+
+    traceparent: str
+    tracestate: str = ""
+
+    @property
+    def trace_id(self) -> str | None:
+        """The 32-hex trace id (what ``requests.trace_id`` holds), None if malformed."""
+        parts = self.traceparent.split("-")
+        if len(parts) < 4 or len(parts[1]) != 32:
+            return None
+        return parts[1]
+
+
+@dataclass(frozen=True, slots=True)
 class RequestEnvelope:
     request_id: str
     gateway_id: str
@@ -90,6 +111,9 @@ class RequestEnvelope:
     # The principal the gateway established, or why it refused the credentials; None:
     # none presented. Replay reads it back from the ``authenticated`` step.
     auth: AuthOutcome | None = None
+    # The gateway's span, for the worker's to continue (RequestEnvelope v5); None: not
+    # traced (no exporter and no client context), or from a gateway that predates it.
+    trace: TraceContext | None = None
 
     def header(self, name: str) -> str | None:
         """First value of a header (names are stored lower-cased)."""

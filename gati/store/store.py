@@ -41,6 +41,7 @@ _ENVELOPE_COLUMNS = (
     "version_pref",
     "deadline_at",
     "body_schema",
+    "trace_id",
     "principal",
     "log_topic",
     "log_partition",
@@ -383,6 +384,7 @@ def _envelope_row(env: RequestEnvelope) -> dict[str, Any]:
         "gateway_id": env.gateway_id,
         "version_pref": env.version_pref,
         "deadline_at": _ts(env.deadline_at_us),
+        "trace_id": None if env.trace is None else env.trace.trace_id,
         "principal": _principal(env),
     }
 

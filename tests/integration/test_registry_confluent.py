@@ -133,7 +133,7 @@ async def test_a_request_written_by_confluents_serializer_is_answered_by_the_wor
               "query": "", "headers": [{"name": "accept", "value": "application/json"}],
               "body": b""}
     data = serialize(record, SerializationContext(topic, MessageField.VALUE))
-    assert data is not None and int.from_bytes(data[1:5], "big") == latest.schema_id == 9
+    assert data is not None and int.from_bytes(data[1:5], "big") == latest.schema_id == 10
     producer = Producer({"bootstrap.servers": system.env["GATI_KAFKA_BOOTSTRAP"]})
     producer.produce(topic, key=rid.encode(), value=data)
     assert producer.flush(30) == 0

@@ -50,8 +50,9 @@ def _written_by(schema_id: int, file: str, record: dict[str, Any]) -> bytes:
 def test_id_8_is_a_request_envelope_and_new_gateways_write_a_later_one() -> None:
     assert {1, 7, 8} <= CODEC.request_ids
     data = CODEC.encode_request(replace(REQUEST, accept_by_us=5_001_000))
-    # Id 9 (issue 18: the principal) carries accept_by_us as id 8 does.
-    assert struct.unpack(">bI", data[:5]) == (0, 9)
+    # Ids 9 (issue 18: the principal) and 10 (issue 15: the trace context) carry
+    # accept_by_us as id 8 does.
+    assert struct.unpack(">bI", data[:5]) == (0, 10)
 
 
 def test_accept_by_round_trips_and_stays_null_when_unset() -> None:

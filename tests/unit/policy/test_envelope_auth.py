@@ -25,7 +25,7 @@ def test_a_principal_and_a_refusal_round_trip() -> None:
     for auth in (ada, refused, None):
         env = replace(REQUEST, auth=auth, accept_by_us=1_500)
         data = CODEC.encode_request(env)
-        assert struct.unpack(">bI", data[:5]) == (0, 9)
+        assert struct.unpack(">bI", data[:5]) == (0, 10)  # v5 (the trace) keeps auth
         assert CODEC.decode_request(data) == env
         assert CODEC.decode_any(data) == env
 

@@ -56,5 +56,5 @@ def test_a_lifecycle_batch_decodes_with_its_events_inlined() -> None:
 @pytest.mark.parametrize("prefix", ["gati", "acme.prod"])
 def test_topic_subjects_follow_the_topic_prefix(prefix: str) -> None:
     subjects = load_frames(Settings(topic_prefix=prefix)).subjects
-    assert subjects[f"{prefix}.requests-value"] == (1, 7, 8, 9)
+    assert subjects[f"{prefix}.requests-value"] == (1, 7, 8, 9, 10)
     assert subjects[f"{prefix}.lifecycle-value"] == (3, 6)
