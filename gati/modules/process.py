@@ -15,6 +15,7 @@ import logging
 import os
 import resource
 import signal
+import subprocess
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -52,11 +53,15 @@ class ModuleProcess:
         self._on_exit = on_exit
         self._ids = itertools.count(1)
         self._pending: dict[int, asyncio.Future[Any]] = {}
-        self._proc: asyncio.subprocess.Process | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._transport: asyncio.SubprocessTransport | None = None
+        self._stdin: asyncio.WriteTransport | None = None
+        self._frames = p.FrameDecoder(spec.limits.max_frame_bytes)
+        self._exit: asyncio.Future[int] | None = None
+        self._ending: asyncio.Task[None] | None = None
         self._brokered: set[asyncio.Task[None]] = set()
         self._stderr: deque[bytes] = deque()
         self._stderr_size = 0
+        self._stderr_window, self._stderr_logged = time.monotonic(), 0
         self._died: ModuleError | None = None
         self._closing = False
         self._idle = asyncio.Event()
@@ -65,11 +70,11 @@ class ModuleProcess:
 
     @property
     def pid(self) -> int | None:
-        return None if self._proc is None else self._proc.pid
+        return None if self._transport is None else self._transport.get_pid()
 
     @property
     def alive(self) -> bool:
-        return self._proc is not None and self._died is None
+        return self._transport is not None and self._died is None
 
     @property
     def in_flight(self) -> int:
@@ -81,13 +86,16 @@ class ModuleProcess:
     async def start(self) -> Handshake:
         """Spawn, then handshake within the manifest's limit; a failure leaves no process."""
         memory = self.spec.limits.memory_mb
-        self._proc = await asyncio.create_subprocess_exec(
-            *self._argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=self._env, cwd=self.spec.root,
-            start_new_session=True, limit=self.spec.limits.max_frame_bytes + 8,
+        loop = asyncio.get_running_loop()
+        self._exit = loop.create_future()
+        self._transport, _ = await loop.subprocess_exec(
+            lambda: _Pipes(self), *self._argv, stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self._env,
+            cwd=self.spec.root, start_new_session=True,
             preexec_fn=None if memory is None else _memory_limit(memory))
-        self._tasks = [asyncio.ensure_future(self._read()),
-                       asyncio.ensure_future(self._drain_stderr())]
+        stdin = self._transport.get_pipe_transport(0)
+        assert isinstance(stdin, asyncio.WriteTransport)
+        self._stdin = stdin
         try:
             raw = await asyncio.wait_for(self.call(p.HANDSHAKE, {
                 "protocol": p.PROTOCOL_VERSION, "module": self.spec.name}),
@@ -139,32 +147,29 @@ class ModuleProcess:
     async def close(self) -> None:
         """Closing stdin asks the module to exit; one that does not is killed."""
         self._closing = True
-        proc = self._proc
-        if proc is None or proc.returncode is not None:
+        if self._transport is None or self._exit is None or self._exit.done():
             await self.kill(ModuleCrashed(f"module {self.spec.name!r} was closed"))
             return
-        with contextlib.suppress(Exception):
-            assert proc.stdin is not None
-            proc.stdin.close()
+        if self._stdin is not None:
+            self._stdin.close()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(proc.wait(), 2.0)
+            await asyncio.wait_for(asyncio.shield(self._exit), 2.0)
         await self.kill(ModuleCrashed(f"module {self.spec.name!r} was closed"), report=False)
 
     async def kill(self, reason: ModuleError, *, report: bool = False) -> None:
         """End the process and fail every call in flight with ``reason``."""
         self._die(reason, report=report)
-        proc = self._proc
-        if proc is not None:
+        transport = self._transport
+        if transport is not None and self._exit is not None:
             # The whole group: under unshare and bwrap the module is a grandchild, and
-            # holds stdout open (so ``wait`` would not return) until it is gone too.
+            # holds stdout open until it is gone too.
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            await proc.wait()
-        for task in [*self._tasks, *self._brokered]:
-            if task is not asyncio.current_task():
+                os.killpg(transport.get_pid(), signal.SIGKILL)
+            await asyncio.shield(self._exit)
+            transport.close()
+        for task in [*self._brokered, self._ending]:
+            if task is not None and task is not asyncio.current_task():
                 task.cancel()
-        await asyncio.gather(*[t for t in self._tasks if t is not asyncio.current_task()],
-                             return_exceptions=True)
 
     def _die(self, reason: ModuleError, *, report: bool = True) -> None:
         if self._died is not None:
@@ -177,32 +182,43 @@ class ModuleProcess:
             self._on_exit(self, reason)
 
     def _send(self, message: Mapping[str, Any]) -> None:
-        assert self._proc is not None and self._proc.stdin is not None
-        try:
-            self._proc.stdin.write(p.encode(message))
-        except (ConnectionError, RuntimeError) as exc:
-            reason = ModuleCrashed(f"module {self.spec.name!r}: its stdin is closed ({exc!r})")
+        stdin = self._stdin
+        assert stdin is not None
+        if stdin.is_closing():
+            reason = ModuleCrashed(f"module {self.spec.name!r}: its stdin is closed")
             self._die(reason)
-            raise reason from exc
+            raise reason
+        stdin.write(p.encode(message))
 
-    async def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
-        reason: ModuleError
+    def _received(self, data: bytes) -> None:
+        """Stdout bytes, straight from the pipe: each whole frame is dispatched now."""
+        if self._died is not None:
+            return
         try:
-            while True:
-                message = await p.read_frame(self._proc.stdout, self.spec.limits.max_frame_bytes)
+            for message in self._frames.feed(data):
                 self._dispatch(message)
-        except asyncio.IncompleteReadError:
-            code = await self._proc.wait()
-            reason = ModuleCrashed(f"module {self.spec.name!r} exited with code {code}")
         except ModuleProtocolError as exc:
-            reason = ModuleProtocolError(f"module {self.spec.name!r}: {exc.message}")
-        except asyncio.CancelledError:
+            self._end(ModuleProtocolError(f"module {self.spec.name!r}: {exc.message}"))
+
+    def _stdout_closed(self) -> None:
+        """End of stdout: the module is gone (or going); its exit code names the reason."""
+        if self._died is None and self._ending is None:
+            self._ending = asyncio.ensure_future(self._ended())
+
+    async def _ended(self) -> None:
+        assert self._exit is not None
+        code = await asyncio.shield(self._exit)
+        self._end(ModuleCrashed(f"module {self.spec.name!r} exited with code {code}"))
+
+    def _end(self, reason: ModuleError) -> None:
+        if self._died is not None:
             return
         if not self._closing:
             log.warning("%s; stderr: %s", reason.message, self.stderr_tail()[-500:])
         self._die(reason)
-        await self.kill(reason)
+        task = asyncio.ensure_future(self.kill(reason))
+        self._brokered.add(task)
+        task.add_done_callback(self._brokered.discard)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "method" in message:
@@ -246,23 +262,52 @@ class ModuleProcess:
             return
         self._send(p.result(call_id, value))
 
-    async def _drain_stderr(self) -> None:
-        """Read stderr as fast as it comes, so a flooding module never blocks on it;
-        keep its tail for error messages and log a bounded number of lines."""
-        assert self._proc is not None and self._proc.stderr is not None
-        window, logged = time.monotonic(), 0
-        while chunk := await self._proc.stderr.read(16384):
-            self._stderr.append(chunk)
-            self._stderr_size += len(chunk)
-            while self._stderr_size > STDERR_TAIL and len(self._stderr) > 1:
-                self._stderr_size -= len(self._stderr.popleft())
-            now = time.monotonic()
-            if now - window >= 1.0:
-                window, logged = now, 0
-            if logged < STDERR_LINES_PER_S:
-                logged += 1
-                log.info("module %s stderr: %s", self.spec.name,
-                         chunk[:500].decode(errors="replace").rstrip())
+    def _stderr_received(self, chunk: bytes) -> None:
+        """Stderr is taken as fast as it comes, so a flooding module never blocks on it;
+        its tail is kept for error messages and a bounded number of lines logged."""
+        self._stderr.append(chunk)
+        self._stderr_size += len(chunk)
+        while self._stderr_size > STDERR_TAIL and len(self._stderr) > 1:
+            self._stderr_size -= len(self._stderr.popleft())
+        now = time.monotonic()
+        if now - self._stderr_window >= 1.0:
+            self._stderr_window, self._stderr_logged = now, 0
+        if self._stderr_logged < STDERR_LINES_PER_S:
+            self._stderr_logged += 1
+            log.info("module %s stderr: %s", self.spec.name,
+                     chunk[:500].decode(errors="replace").rstrip())
+
+    def _exited(self, code: int) -> None:
+        if self._exit is not None and not self._exit.done():
+            self._exit.set_result(code)
+
+
+class _Pipes(asyncio.SubprocessProtocol):
+    """The module's pipes and exit, handed to its ``ModuleProcess`` as they happen."""
+
+    def __init__(self, owner: ModuleProcess) -> None:
+        self._owner = owner
+        self._transport: asyncio.SubprocessTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.SubprocessTransport)
+        self._transport = transport
+
+    def pipe_data_received(self, fd: int, data: bytes | str) -> None:
+        assert isinstance(data, bytes)
+        if fd == 1:
+            self._owner._received(data)
+        elif fd == 2:
+            self._owner._stderr_received(data)
+
+    def pipe_connection_lost(self, fd: int, exc: Exception | None) -> None:
+        if fd == 1:
+            self._owner._stdout_closed()
+
+    def process_exited(self) -> None:
+        assert self._transport is not None
+        code = self._transport.get_returncode()
+        self._owner._exited(-1 if code is None else code)
 
 
 def _memory_limit(megabytes: int) -> Callable[[], None]:

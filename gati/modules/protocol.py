@@ -39,9 +39,15 @@ CAPABILITY_DENIED = -32003
 BROKER_FAILED = -32004
 
 
+# One encoder, built once: ``json.dumps`` with options builds a new one on every call.
+_to_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_from_json = json.JSONDecoder().decode
+_pack, _unpack_from = HEADER.pack, HEADER.unpack_from
+
+
 def encode(message: Mapping[str, Any]) -> bytes:
-    body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
-    return HEADER.pack(len(body)) + body
+    body = _to_json(message).encode()
+    return _pack(len(body)) + body
 
 
 async def read_frame(reader: asyncio.StreamReader, max_bytes: int) -> dict[str, Any]:
@@ -50,14 +56,54 @@ async def read_frame(reader: asyncio.StreamReader, max_bytes: int) -> dict[str, 
     (size,) = HEADER.unpack(await reader.readexactly(HEADER.size))
     if size > max_bytes:
         raise ModuleProtocolError(f"frame of {size} bytes is over the limit of {max_bytes}")
-    body = await reader.readexactly(size)
+    return decode(await reader.readexactly(size))
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """One frame's body as a JSON-RPC object, or ``ModuleProtocolError``."""
     try:
-        message = json.loads(body)
+        message = _from_json(body.decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModuleProtocolError(f"frame is not JSON: {exc}") from None
-    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+    if type(message) is not dict or message.get("jsonrpc") != "2.0":
         raise ModuleProtocolError("frame is not a JSON-RPC 2.0 object")
     return message
+
+
+class FrameDecoder:
+    """Messages out of a byte stream, fed as the pipe delivers it.
+
+    Pushed from the pipe's ``data_received`` rather than pulled by a reader task, so an
+    answer resolves its caller's future in the same event-loop turn its bytes arrive
+    (a reader task cost one more turn and two ``readexactly`` per frame). A header over
+    ``max_bytes`` is refused before its body is buffered.
+    """
+
+    __slots__ = ("_buffer", "_max")
+
+    def __init__(self, max_bytes: int) -> None:
+        self._buffer = bytearray()
+        self._max = max_bytes
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        buffer = self._buffer
+        if not buffer and len(data) >= 4:
+            (size,) = _unpack_from(data)
+            if len(data) == size + 4 and size <= self._max:
+                return [decode(data[4:])]  # the usual case: one whole frame per read
+        buffer += data
+        out = []
+        while len(buffer) >= 4:
+            (size,) = _unpack_from(buffer)
+            if size > self._max:
+                raise ModuleProtocolError(
+                    f"frame of {size} bytes is over the limit of {self._max}")
+            if len(buffer) < size + 4:
+                break
+            body = bytes(buffer[4:size + 4])
+            del buffer[:size + 4]
+            out.append(decode(body))
+        return out
 
 
 def request(call_id: int, method: str, params: Mapping[str, Any],
