@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gati.core.envelopes import RequestEnvelope
 from gati.errors import StoreError
@@ -67,6 +67,100 @@ _IN_FLIGHT = Settled(status=409, code="idempotency_in_flight", message=(
     "a request with this Idempotency-Key is still being processed; retry shortly"))
 
 
+class ClaimBatches:
+    """Claims inserted many to a statement, on a connection of their own.
+
+    Each new key costs the gateway one ``INSERT .. ON CONFLICT DO NOTHING``; claims that
+    arrive while one is on its way go together in the next (``RETURNING`` says which
+    rows were new). One statement at a time on one held connection: no pool checkout
+    and no pre-ping round trip per request. Two claims of one scope never share a
+    statement (the second waits for the next and finds the first's row), so a claim is
+    as atomic as it was alone.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._conn: AsyncConnection | None = None
+        self.statements = 0  # INSERTs made (the bench reads it)
+
+    async def insert(self, row: dict[str, Any]) -> bool:
+        """True: the row is new (its request owns the key); False: the scope is taken.
+
+        Raises:
+            StoreError: the database did not answer.
+        """
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._pending.append((row, done))
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush(), name="gati-idempotency-claims")
+        return await done
+
+    def _next_batch(self) -> list[tuple[dict[str, Any], asyncio.Future[bool]]]:
+        batch: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        later: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
+        scopes: set[str] = set()
+        for item in self._pending:
+            if item[1].done():  # its request was cancelled: nothing to claim
+                continue
+            (later if item[0]["scope"] in scopes else batch).append(item)
+            scopes.add(item[0]["scope"])
+        self._pending = later
+        return batch
+
+    async def _flush(self) -> None:
+        try:
+            while self._pending:
+                batch = self._next_batch()
+                if not batch:
+                    continue
+                try:
+                    new = await self._insert([row for row, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for row, done in batch:
+                    if not done.done():
+                        done.set_result(row["scope"] in new)
+        finally:
+            self._flusher = None
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> set[str]:
+        insert = self._dialect.insert(T).values(rows).on_conflict_do_nothing(
+            index_elements=["scope"]).returning(T.c.scope)
+        with map_store_errors("claiming an idempotency key"):
+            for attempt in (1, 2):
+                if self._conn is None:
+                    self._conn = await self._autocommit.connect()
+                try:
+                    self.statements += 1
+                    return {r.scope for r in await self._conn.execute(insert)}
+                except Exception as exc:
+                    await self._drop()
+                    # A connection lost since the last batch: once more on a new one (a
+                    # row the lost attempt did write is found by its request id).
+                    if attempt == 2 or not (isinstance(exc, sa.exc.DBAPIError)
+                                            and exc.connection_invalidated):
+                        raise
+        raise AssertionError("unreachable")
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()
+
+    async def close(self) -> None:
+        if self._flusher is not None:
+            with contextlib.suppress(Exception):
+                await self._flusher
+        await self._drop()
+
+
 # Steps that show a request began running (every attempt's steps are in the record).
 _RAN = frozenset({"hook_start", "handler_start", "effect", "calling", "resumed"})
 
@@ -83,10 +177,7 @@ class IdempotencyKeys:
         self.prune_every_s = prune_every_s
         self._store = Store(engine)
         self._pruner: asyncio.Task[None] | None = None
-
-    def _insert(self) -> Any:
-        dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
-        return dialect.insert(T)
+        self._claims = ClaimBatches(engine)
 
     async def settle(self, env: RequestEnvelope, now_us: int) -> Settled | None:
         """None: no key. Otherwise whether ``env`` runs, is answered, or is refused."""
@@ -135,18 +226,17 @@ class IdempotencyKeys:
         row = {"scope": scope, "fingerprint": fingerprint, "request_id": request_id,
                "created_at": _ts(now_us),
                "expires_at": _ts(now_us) + timedelta(seconds=self.ttl_s)}
-        with map_store_errors("claiming an idempotency key"):
+        if await self._claims.insert(row):
+            return None
+        with map_store_errors("reading an idempotency key"):
             async with self._autocommit.connect() as conn:
-                done = await conn.execute(
-                    self._insert().values(**row).on_conflict_do_nothing(
-                        index_elements=["scope"]))
-                if done.rowcount == 1:
-                    return None
                 got = (await conn.execute(sa.select(T.c.fingerprint, T.c.request_id,
                                                     T.c.expires_at)
                                           .where(T.c.scope == scope))).first()
         if got is None:  # pruned or released in between: claim it again
             return await self.claim(scope, fingerprint, request_id, now_us)
+        if got.request_id == request_id:  # ours: a batch retried after a lost reply
+            return None
         return Claim(got.fingerprint, got.request_id, _us(got.expires_at))
 
     async def take_over(self, scope: str, held: Claim, fingerprint: str, request_id: str,
@@ -210,6 +300,7 @@ class IdempotencyKeys:
             self._pruner = asyncio.create_task(loop(), name="gati-idempotency-prune")
 
     async def close(self) -> None:
+        await self._claims.close()
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -1,14 +1,24 @@
-"""Rate limits that hold across gateways: ``limits``' fixed window over a shared table.
+"""Rate limits that hold across gateways: a fixed window over a shared table, leased.
 
-The algorithm is ``limits.aio.strategies.FixedWindowRateLimiter``; what is ours is the
-storage it counts in, ``SqlCounters``: the record's database, which every gateway
-already reaches. One atomic upsert per hit (``INSERT ... ON CONFLICT DO UPDATE ...
-RETURNING``) both opens an expired window and counts in a live one, so two gateways
-never both admit the N+1st request (docs/decisions.md, "Rate limits across gateways").
+The window and its keys are ``limits``' (``RateLimitItem``, ``key_for``, the fixed
+window's counter); what is ours is the storage it counts in, ``SqlCounters``: the
+record's database, which every gateway already reaches. One atomic upsert (``INSERT ...
+ON CONFLICT DO UPDATE ... RETURNING``) both opens an expired window and counts in a
+live one.
+
+A gateway does not count every hit there: it leases ``lease_size(limit)`` hits at a time
+(one upsert adding that many) and admits from its lease locally until it is spent or the
+window ends. It keeps only what the counter granted (``limit`` minus the count before its
+lease), so all gateways together never admit more than the limit in a window; what a
+lease costs is the other way round: hits leased by one gateway and not used are
+unavailable to the others, at most ``lease_size - 1`` per gateway (1 for limits under
+100, so small limits stay exact). A spent window is remembered until it ends: refusals
+cost no statement at all (docs/decisions.md, "Rate limits: leased from the counter").
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
@@ -17,7 +27,6 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from limits.aio.storage import Storage
-from limits.aio.strategies import FixedWindowRateLimiter
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -47,15 +56,20 @@ class SqlCounters(Storage):
         return (sa.exc.SQLAlchemyError, OSError)
 
     async def incr(self, key: str, expiry: int, amount: int = 1) -> int:
+        return (await self.lease(key, expiry, amount))[0]
+
+    async def lease(self, key: str, expiry: int, amount: int) -> tuple[int, float]:
+        """Add ``amount`` to the key's live window (or open one): (count, window's end)."""
         now = self.clock()
         insert = self._dialect.insert(T).values(key=key, count=amount, expires_at=now + expiry)
         expired = T.c.expires_at <= now
         upsert = insert.on_conflict_do_update(index_elements=["key"], set_={
             "count": sa.case((expired, amount), else_=T.c.count + amount),
             "expires_at": sa.case((expired, now + expiry), else_=T.c.expires_at),
-        }).returning(T.c.count)
+        }).returning(T.c.count, T.c.expires_at)
         async with self._autocommit.connect() as conn:
-            return int((await conn.execute(upsert)).scalar_one())
+            count, ends = (await conn.execute(upsert)).one()
+        return int(count), float(ends)
 
     async def get(self, key: str) -> int:
         async with self.engine.connect() as conn:
@@ -102,6 +116,29 @@ class Limited:
     message: str
 
 
+# Leases: at most this many hits at a time, and at most 1/LEASE_SHARE of the limit, so
+# what one gateway may hold unused is under 2% of the limit (none under 100).
+MAX_LEASE = 50
+LEASE_SHARE = 50
+# Leases kept in memory before those of ended windows are dropped.
+SWEEP_AT = 10_000
+
+
+def lease_size(limit: int) -> int:
+    """How many hits a gateway takes from the shared counter at once."""
+    return max(1, min(MAX_LEASE, limit // LEASE_SHARE))
+
+
+@dataclass(slots=True)
+class _Lease:
+    """Hits this gateway may still admit in the window ending at ``ends`` (epoch s);
+    ``full``: the shared counter had reached the limit, so nobody admits more in it."""
+
+    left: int
+    ends: float
+    full: bool
+
+
 class RateLimits:
     """Counts each request against its route's ``rate_limit`` policy (the app's routes,
     latest version: the gateway does not resolve versions)."""
@@ -109,7 +146,11 @@ class RateLimits:
     def __init__(self, storage: SqlCounters, app: App) -> None:
         self.storage = storage
         self.app = app
-        self.limiter = FixedWindowRateLimiter(storage)
+        self._leases: dict[str, _Lease] = {}
+        # One lease statement per key at a time: concurrent hits wait for its grant.
+        self._leasing: dict[str, asyncio.Future[None]] = {}
+        self._sweep_at = SWEEP_AT
+        self.statements = 0  # lease upserts made (the bench and tests read it)
 
     def limit_of(self, method: str, path: str) -> tuple[str, RateLimit] | None:
         try:
@@ -129,22 +170,58 @@ class RateLimits:
         if found is None:
             return None
         route, limit = found
-        limited = await self._hit(env, route, limit)
-        return None if limited is None else (route, limited)
-
-    async def _hit(self, env: RequestEnvelope, route: str, limit: RateLimit) -> Limited | None:
         who = _counted(env, limit)
-        ids = (route, limit.key, hashlib.sha256(who.encode()).hexdigest()[:32])
-        if await self.limiter.hit(limit.item, *ids):
+        key = limit.item.key_for(route, limit.key, hashlib.sha256(who.encode()).hexdigest()[:32])
+        lease = await self._lease_for(key, limit)
+        if lease.left > 0:
+            lease.left -= 1
             return None
-        stats = await self.limiter.get_window_stats(limit.item, *ids)
-        reset_s = max(1, math.ceil(stats.reset_time - self.storage.clock()))
+        return route, self._limited(limit, lease)
+
+    async def _lease_for(self, key: str, limit: RateLimit) -> _Lease:
+        """The key's live lease (possibly spent: then the window is full)."""
+        while True:
+            lease = self._leases.get(key)
+            if lease is not None and lease.ends > self.storage.clock() and (
+                    lease.left > 0 or lease.full):
+                return lease
+            pending = self._leasing.get(key)
+            if pending is None:
+                break
+            await asyncio.shield(pending)  # another hit is leasing: use its grant
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._leasing[key] = done
+        try:
+            take = lease_size(limit.limit)
+            self.statements += 1
+            count, ends = await self.storage.lease(key, limit.window_s, take)
+            # Only what fits under the limit is ours: the count before this lease was
+            # count - take; the rest of the lease is over the limit and never admitted.
+            granted = max(0, min(take, limit.limit - (count - take)))
+            lease = _Lease(granted, ends, count >= limit.limit)
+            self._leases[key] = lease
+            if len(self._leases) > self._sweep_at:
+                self.forget_ended()
+                self._sweep_at = max(SWEEP_AT, 2 * len(self._leases))
+            return lease
+        finally:
+            del self._leasing[key]
+            done.set_result(None)
+
+    def _limited(self, limit: RateLimit, lease: _Lease) -> Limited:
+        reset_s = max(1, math.ceil(lease.ends - self.storage.clock()))
         policy = f'"{limit.key}";q={limit.limit};w={limit.window_s}'
         return Limited(reset_s, (
             (b"retry-after", str(reset_s).encode()),
             (b"ratelimit-policy", policy.encode()),
-            (b"ratelimit", f'"{limit.key}";r={stats.remaining};t={reset_s}'.encode()),
+            (b"ratelimit", f'"{limit.key}";r=0;t={reset_s}'.encode()),
         ), f"over this route's limit of {limit.text}; retry in {reset_s}s")
+
+    def forget_ended(self) -> None:
+        """Drop leases of windows that have ended: memory stays bounded by live keys."""
+        now = self.storage.clock()
+        for key in [k for k, v in self._leases.items() if v.ends <= now]:
+            del self._leases[key]
 
 
 def _counted(env: RequestEnvelope, limit: RateLimit) -> str:
