@@ -107,6 +107,9 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None, opena
     a broken app fails here rather than on the first request, and valid typed JSON bodies
     travel to the workers as Avro (their schemas go in the schema store at
     GATI_DATABASE_URL; without it they travel as JSON, with a warning).
+
+    Each request continues the client's W3C ``traceparent`` (or starts a trace) and the
+    response carries ``traceparent`` back; spans go to GATI_OTLP_ENDPOINT when it is set.
     """
     import uvicorn
 
@@ -128,7 +131,11 @@ def gateway(app: str | None, host: str, port: int, gateway_id: str | None, opena
         f"-> kafka {settings.kafka_bootstrap}",
         err=True,
     )
-    server.run()
+    try:
+        server.run()
+    finally:
+        if gw.tracer is not None:
+            gw.tracer.shutdown()  # the last batch of spans, before the process ends
     if not server.started:
         sys.exit(1)
 
@@ -149,7 +156,7 @@ def _gateway(settings: Settings, app: str | None) -> Gateway:
     from gati.gateway.auth import Authenticator
     from gati.gateway.idempotency import IdempotencyKeys
     from gati.gateway.ratelimit import RateLimits, SqlCounters
-    from gati.observability import PrometheusMetrics
+    from gati.observability import PrometheusMetrics, configure_tracing
     from gati.store.store import create_engine
     from gati.wiring import Security, gateway_log
 
@@ -182,6 +189,9 @@ def _gateway(settings: Settings, app: str | None) -> Gateway:
         idempotency=IdempotencyKeys(engine, ttl_s=settings.idempotency_ttl_s),
         rate_limits=rate_limits,
         consumer_lag=_consumer_lag(settings),
+        # Spans go to GATI_OTLP_ENDPOINT; without it the gateway only forwards the
+        # client's trace context.
+        tracer=configure_tracing("gati-gateway", settings.otlp_endpoint),
     )
 
 

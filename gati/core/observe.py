@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
+from gati.core.envelopes import TraceContext
+
 Attributes = Mapping[str, str | int | float | bool]
 
 
@@ -23,7 +25,11 @@ class Span(Protocol):
 
 
 class Tracer(Protocol):
-    def span(self, name: str, attributes: Attributes) -> AbstractContextManager[Span]: ...
+    def span(self, name: str, attributes: Attributes, *,
+             parent: TraceContext | None = None) -> AbstractContextManager[Span]:
+        """A span under the current one; under ``parent`` when given (the context another
+        process's span sent along, e.g. the gateway's in the envelope)."""
+        ...
 
 
 class Counter(Protocol):
@@ -65,7 +71,8 @@ class _NoSpan:
 
 class NoTracer:
     @contextmanager
-    def span(self, name: str, attributes: Attributes) -> Iterator[Span]:
+    def span(self, name: str, attributes: Attributes, *,
+             parent: TraceContext | None = None) -> Iterator[Span]:
         yield _NoSpan()
 
 

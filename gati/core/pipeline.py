@@ -13,19 +13,21 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from gati.core.app import App, HandlerSpec
 from gati.core.context import GlobalContext, LocalContext, RequestMeta, Services, Snapshot
-from gati.core.effects import Effects, LiveEffects
+from gati.core.effects import CallPolicy, Effects, LiveEffects
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope, ResponseEnvelope, Stage
 from gati.core.gates import GatePoints
 from gati.core.http import Request, Response, error_body
 from gati.core.lcc import Failure, LocalContextController, failure_of
 from gati.core.observe import NoTracer, Tracer
 from gati.core.ports import Clock
+from gati.core.record import Effect
+from gati.core.redact import Secret
 from gati.core.routing import Match
 from gati.core.scope import RESPONSE_LIMIT, Publication, RequestScope
 from gati.core.timescape import Family, HealthTracker, Plan, VersionUnavailable
@@ -215,7 +217,9 @@ class Pipeline:
                 {v for v in sensitive_values(env) if len(v) >= 4}, key=len, reverse=True))
         attrs = {"gati.request_id": env.request_id, "http.method": env.method,
                  "http.target": env.path}
-        with self.tracer.span("gati.request", attrs) as span:
+        # A child of the gateway's span (the envelope's context): one trace per request
+        # from the client's span on. Tracing reads the envelope, never writes the record.
+        with self.tracer.span("gati.request", attrs, parent=env.trace) as span:
             outcome = await self._process(env, scope, resume, delivery)
             span.set_attribute("http.status_code", outcome.response.status)
             span.set_attribute("gati.handler_id", outcome.response.handler_id or "")
@@ -380,7 +384,7 @@ class Pipeline:
     async def _run(self, env: RequestEnvelope, scope: RequestScope, spec: HandlerSpec,
                    req: Request, plan: Plan, resume: Snapshot | None = None,
                    effects_for: EffectsFactory | None = None) -> Outcome:
-        effects = (effects_for or self._effects)(scope)
+        effects = _TracedCalls((effects_for or self._effects)(scope), self.tracer, scope)
         meta = RequestMeta(
             request_id=env.request_id, method=env.method, path=env.path,
             handler_id=spec.handler_id, received_at_us=env.received_at_us,
@@ -447,6 +451,48 @@ class Pipeline:
 
 
 _FIRST = Delivery()
+_E = TypeVar("_E", bound=Effect)
+
+
+class _TracedCalls:
+    """An effects ledger whose module calls each get a span under the hook's or the
+    handler's; every effect is still recorded (or served) by the ledger it wraps.
+
+    The span names the module and method only: arguments and results may carry
+    secrets, and they are in the record already.
+    """
+
+    __slots__ = ("_inner", "_scope", "_tracer")
+
+    def __init__(self, inner: Effects, tracer: Tracer, scope: RequestScope) -> None:
+        self._inner, self._tracer, self._scope = inner, tracer, scope
+
+    def clock_us(self) -> int:
+        return self._inner.clock_us()
+
+    def random(self) -> float:
+        return self._inner.random()
+
+    def uuid(self) -> str:
+        return self._inner.uuid()
+
+    def secret(self, name: str, lookup: Callable[[], Secret]) -> Secret:
+        return self._inner.secret(name, lookup)
+
+    async def perform(self, wanted: _E, act: Callable[[], Awaitable[_E]]) -> _E:
+        return await self._inner.perform(wanted, act)
+
+    async def call(self, module: str, method: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], invoke: Callable[[], Any],
+                   policy: CallPolicy) -> Any:
+        attrs = {"gati.request_id": self._scope.request_id, "gati.module": module,
+                 "gati.method": method}
+        with self._tracer.span(f"module {module}.{method}", attrs) as span:
+            try:
+                return await self._inner.call(module, method, args, kwargs, invoke, policy)
+            except Exception as exc:
+                span.record_error(exc, self._scope.scrub(str(exc)))
+                raise
 
 
 def _appended_late(env: RequestEnvelope, delivery: Delivery) -> bool:

@@ -96,7 +96,8 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
                       typed_bodies=typed_bodies, authenticator=Authenticator(app.auth),
                       idempotency=IdempotencyKeys(store.engine,
                                                   ttl_s=settings.idempotency_ttl_s),
-                      rate_limits=RateLimits(SqlCounters(store.engine), app))
+                      rate_limits=RateLimits(SqlCounters(store.engine), app),
+                      tracer=runtime.tracer if isinstance(runtime.tracer, OtelTracer) else None)
     processor = Processor(settings, pipeline, log, clock=runtime.clock, sealer=security.sealer,
                           bodies=runtime.bodies)
     consumers = [LogWorker(processor.handle, log, topics=[settings.requests_topic],

@@ -38,6 +38,7 @@ from gati.gateway.cors import ANSWERED, with_cors
 from gati.gateway.replies import ReplyWaiter
 from gati.http_body import BodyTooLarge, read_body
 from gati.observability.health import HEALTH_PATH, METRICS_PATH, Health
+from gati.observability.tracing import current_trace
 from gati.wiring import Role, topics
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from gati.gateway.idempotency import IdempotencyKeys, Settled
     from gati.gateway.ratelimit import RateLimits
     from gati.observability.metrics import PrometheusMetrics
+    from gati.observability.tracing import OtelTracer, ServerSpan
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +114,11 @@ class Gateway:
         idempotency: IdempotencyKeys | None = None,
         rate_limits: RateLimits | None = None,
         consumer_lag: Callable[[], Awaitable[int]] | None = None,
+        tracer: OtelTracer | None = None,
     ) -> None:
         self.settings = settings
+        # Each request's SERVER span, continuing the client's traceparent (issue 15).
+        self.tracer = tracer
         # The app's credentials check; its principal travels in the envelope (issue 18).
         self.authenticator = authenticator
         # Idempotency-Key claims where every gateway sees them (the record's database).
@@ -202,6 +207,18 @@ class Gateway:
             send = await with_cors(cors, scope, send)
             if send is ANSWERED:
                 return
+        if self.tracer is None:
+            await self._counted(scope, receive, send)
+            return
+        headers: dict[str, list[str]] = {}
+        for k, v in scope["headers"]:
+            headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        attrs = {"http.method": scope["method"], "http.target": scope["path"],
+                 "gati.gateway_id": self.gateway_id}
+        with self.tracer.server_span(scope["method"], headers, attrs) as span:
+            await self._counted(scope, receive, _traced(span, send))
+
+    async def _counted(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._m is None:
             await self._handle(scope, receive, send)
         else:
@@ -339,6 +356,7 @@ class Gateway:
             rejection=rejection,
             accept_by_us=read_at + int(budget_s * 1e6),
             auth=auth,
+            trace=None if self.tracer is None else current_trace(),
         )
         return env
 
@@ -491,6 +509,24 @@ class Gateway:
         if retry_after:
             headers.append((b"retry-after", str(self.settings.retry_after_s).encode()))
         await _respond(send, status, headers, error_body(status, code, message, rid.decode()))
+
+
+def _traced(span: ServerSpan, send: Send) -> Send:
+    """``send`` that tells the span how the request was answered and puts its
+    ``traceparent`` on the response (replacing any the handler set)."""
+
+    async def traced(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [(k, v) for k, v in message.get("headers", []) if k != b"traceparent"]
+            rid = next((v for k, v in headers if k == b"x-request-id"), None)
+            span.answered(message["status"], None if rid is None else rid.decode("latin-1"))
+            parent = span.traceparent()
+            if parent is not None:
+                headers.append((b"traceparent", parent.encode("latin-1")))
+            message = {**message, "headers": headers}
+        await send(message)
+
+    return traced
 
 
 def _not_accepted(accept_by_us: int) -> str:

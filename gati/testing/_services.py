@@ -14,6 +14,7 @@ from typing import Any
 from gati.core.app import App
 from gati.core.context import ModuleEntry, SecretSource, Services
 from gati.core.effects import CallPolicy, LiveEffects
+from gati.core.envelopes import TraceContext
 from gati.core.observe import Attributes, Metrics, Span
 from gati.core.scope import RequestScope
 from gati.testing._scripts import ScriptedModule, ScriptError, as_module
@@ -128,7 +129,8 @@ class CapturingTracer:
         self._errors: dict[str, list[BaseException]] = {}
 
     @contextmanager
-    def span(self, name: str, attributes: Attributes) -> Iterator[Span]:
+    def span(self, name: str, attributes: Attributes, *,
+             parent: TraceContext | None = None) -> Iterator[Span]:
         request_id = str(attributes.get("gati.request_id", ""))
         yield _CapturingSpan(self._errors.setdefault(request_id, []))
 
