@@ -26,13 +26,28 @@ MAX_IMPORT_BYTES = 8 * 1024 * 1024
 
 
 def request_json(tl: Timeline) -> dict[str, Any]:
-    """The timeline as JSON, with the envelope's headers and body as recorded."""
+    """The timeline as JSON, with the envelope's headers and body as recorded, and where
+    it ran: the Kafka message it came from and the worker(s) that took its steps."""
     out = timeline_json(tl)
     out["recorded_envelope"] = tl.recorded_envelope
     out["headers"] = [list(h) for h in tl.headers]
     out["body_b64"] = base64.b64encode(tl.body).decode()
     out["deadline_at"] = None if tl.deadline_at is None else tl.deadline_at.isoformat()
+    out["log_topic"], out["log_partition"], out["log_offset"] = (
+        tl.log_topic, tl.log_partition, tl.log_offset)
+    for shown, step in zip(out["steps"], tl.steps, strict=True):
+        shown["worker_id"] = step.worker_id
+    out.update(_workers(tl.steps))
     return out
+
+
+def _workers(steps: tuple[TimelineStep, ...]) -> dict[str, Any]:
+    """``worker_id``: the worker that answered (a redelivered request has had several,
+    all in ``worker_ids``, first come first)."""
+    seen = list(dict.fromkeys(s.worker_id for s in steps if s.worker_id))
+    answered = next((s.worker_id for s in reversed(steps)
+                     if s.stage == "responded" and s.worker_id), None)
+    return {"worker_id": answered or (seen[-1] if seen else None), "worker_ids": seen}
 
 
 def export_document(tl: Timeline) -> dict[str, Any]:
@@ -58,7 +73,7 @@ def _step(raw: Any, i: int) -> TimelineStep:
     at = _time(raw.get("at"), f"{field}.at") or datetime.fromtimestamp(0, tz=UTC)
     return TimelineStep(raw["seq"], raw["stage"], at, float(raw.get("ms_since_start") or 0),
                         raw.get("handler_id"), raw.get("status"), raw.get("error_code"),
-                        raw.get("detail"))
+                        raw.get("detail"), _text(raw.get("worker_id")))
 
 
 def parse_document(data: bytes) -> Timeline:
@@ -111,7 +126,22 @@ def _timeline(req: dict[str, Any], steps: tuple[TimelineStep, ...], body: bytes,
         duration_ms=req.get("duration_ms"), steps=steps, body_schema=req.get("body_schema"),
         headers=tuple((str(k), str(v)) for k, v in headers), body=body,
         deadline_at=_time(req.get("deadline_at"), "request.deadline_at"),
+        log_topic=_text(req.get("log_topic")),
+        log_partition=_int(req.get("log_partition"), "request.log_partition"),
+        log_offset=_int(req.get("log_offset"), "request.log_offset"),
     )
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _int(value: Any, field: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise invalid(field, f"{value!r} is not an integer")
+    return value
 
 
 async def replay_document(app_spec: str, data: bytes, *, version: str | None = None,

@@ -42,6 +42,7 @@ class TimelineStep:
     status: int | None
     error_code: str | None
     detail: Any
+    worker_id: str | None = None  # the worker that took the step (None: gateway, recorder)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +77,10 @@ class Timeline:
     headers: tuple[tuple[str, str], ...] = ()
     body: bytes = b""
     deadline_at: datetime | None = None
+    # The Kafka message the envelope was recorded from (requests.log_*), when known.
+    log_topic: str | None = None
+    log_partition: int | None = None
+    log_offset: int | None = None
 
     @property
     def answered(self) -> bool:
@@ -141,7 +146,7 @@ def step_of(event: LifecycleEvent, start: datetime | None = None) -> TimelineSte
     at = datetime.fromtimestamp(event.at_us / 1e6, tz=UTC)
     return TimelineStep(event.seq, event.stage, at, _ms(at, start) if start else 0.0,
                         event.handler_id, event.status, event.error_code,
-                        parse_detail(event.detail))
+                        parse_detail(event.detail), event.worker_id)
 
 
 def parse_detail(text: str | None) -> Any:
@@ -197,6 +202,9 @@ def build_timeline(
         headers=_headers(got.get("headers")),
         body=got.get("body") or b"",
         deadline_at=got.get("deadline_at"),
+        log_topic=got.get("log_topic"),
+        log_partition=got.get("log_partition"),
+        log_offset=got.get("log_offset"),
     )
 
 
@@ -206,7 +214,8 @@ def _steps(events: Sequence[Mapping[Any, Any]]) -> tuple[TimelineStep, ...]:
     start = events[0]["at"]  # the first step, in seq order
     return tuple(
         TimelineStep(e["seq"], e["stage"], e["at"], _ms(e["at"], start), e["handler_id"],
-                     e["status"], e["error_code"], parse_detail(e["detail"]))
+                     e["status"], e["error_code"], parse_detail(e["detail"]),
+                     e.get("worker_id"))
         for e in events
     )
 

@@ -203,8 +203,10 @@ function headerPanel(r) {
     ["handler", r.handler_id], ["version served", r.version],
     ["version asked for", routed.requested_version || r.version_pref],
     ["received", r.received_at], ["completed", r.completed_at],
-    ["duration", ms(r.duration_ms)], ["gateway", r.gateway_id], ["client", r.client],
-    ["body schema", r.body_schema], ["deadline", r.deadline_at], ["steps", r.steps.length],
+    ["duration", ms(r.duration_ms)], ["gateway", r.gateway_id],
+    ["worker", (r.worker_ids || []).length > 1 ? r.worker_id + " (also " + r.worker_ids.filter((w) => w !== r.worker_id).join(", ") + ")" : r.worker_id],
+    ["kafka topic", r.log_topic], ["kafka partition", r.log_partition], ["kafka offset", r.log_offset],
+    ["client", r.client], ["body schema", r.body_schema], ["deadline", r.deadline_at], ["steps", r.steps.length],
   ];
   return el("dl", { class: "head panel", testid: "header-panel" },
     rows.map(([k, v]) => [el("dt", {}, k),

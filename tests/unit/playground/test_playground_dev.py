@@ -38,6 +38,10 @@ async def test_dev_serves_the_playground_under_its_path(tmp_path: Path) -> None:
 
             [item] = await eventually(listed, within=30, what="the request in the playground")
             assert item["status"] == 200 and item["handler_id"] == "demo.greet"
+            one = (await c.get(f"/_gati/playground/api/requests/{item['request_id']}")).json()
+            assert one["worker_id"] == settings.effective_worker_id()
+            assert one["log_topic"] == settings.requests_topic
+            assert isinstance(one["log_partition"], int) and one["log_offset"] >= 0
             replay = await c.post(f"/_gati/playground/api/requests/{item['request_id']}/replay",
                                   headers={"X-Gati-Playground": "1"}, json={})
             assert replay.json()["identical"] is True
