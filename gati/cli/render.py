@@ -209,6 +209,8 @@ def _header(tl: Timeline) -> list[str]:
         second.append(f"asked for version {tl.version_pref}")
     if tl.body_schema is not None:
         second.append(f"body as Avro, schema {tl.body_schema}")
+    if tl.trace_id:
+        second.append(f"trace {tl.trace_id}")
     lines = ["  ".join(first), click.style("  ".join(second), dim=True)]
     if not tl.recorded_envelope:
         lines.append(click.style("(the request's envelope is not recorded yet)", fg="yellow"))
@@ -268,6 +270,7 @@ def timeline_json(tl: Timeline) -> dict[str, Any]:
         "gateway_id": tl.gateway_id,
         "version_pref": tl.version_pref,
         "body_schema": tl.body_schema,
+        "trace_id": tl.trace_id,
         "handler_id": tl.handler_id,
         "version": tl.version,
         "status": tl.status,

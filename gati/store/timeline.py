@@ -81,6 +81,7 @@ class Timeline:
     log_topic: str | None = None
     log_partition: int | None = None
     log_offset: int | None = None
+    trace_id: str | None = None  # the W3C trace of the request's spans (requests.trace_id)
 
     @property
     def answered(self) -> bool:
@@ -205,6 +206,7 @@ def build_timeline(
         log_topic=got.get("log_topic"),
         log_partition=got.get("log_partition"),
         log_offset=got.get("log_offset"),
+        trace_id=got.get("trace_id"),
     )
 
 
