@@ -21,15 +21,45 @@ class RpcError extends Error {
   }
 }
 
+// One buffer per frame, header and body written into it in place: no copy of the body,
+// no concatenation.
 function send(message) {
-  const body = Buffer.from(JSON.stringify({ jsonrpc: "2.0", ...message }), "utf8");
-  const head = Buffer.alloc(4);
-  head.writeUInt32BE(body.length, 0);
-  process.stdout.write(Buffer.concat([head, body]));
+  message.jsonrpc = "2.0";
+  const json = JSON.stringify(message);
+  const size = Buffer.byteLength(json, "utf8");
+  const frame = Buffer.allocUnsafe(4 + size);
+  frame.writeUInt32BE(size, 0);
+  frame.write(json, 4, "utf8");
+  process.stdout.write(frame);
+}
+
+// A call's `ctx`: the broker, and an AbortSignal made only if the method asks for it
+// (an AbortController per call was a measurable part of a small call's cost).
+class CallContext {
+  constructor(broker) {
+    this.fetch = broker.fetch;
+    this.secret = broker.secret;
+    this.reason = null;
+    this._controller = null;
+  }
+
+  get signal() {
+    if (this._controller === null) {
+      this._controller = new AbortController();
+      if (this.reason !== null) this._controller.abort(this.reason);
+    }
+    return this._controller.signal;
+  }
+
+  abort(reason) {
+    if (this.reason !== null) return;
+    this.reason = reason;
+    if (this._controller !== null) this._controller.abort(reason);
+  }
 }
 
 function serve(module) {
-  const calls = new Map(); // id -> AbortController
+  const calls = new Map(); // id -> CallContext
   const asked = new Map(); // our id -> {resolve, reject}, requests to the worker
   let nextId = 1;
 
@@ -60,16 +90,16 @@ function serve(module) {
       send({ id: msg.id, error: { code: -32601, message: `no method ${msg.method}` } });
       return;
     }
-    const controller = new AbortController();
-    calls.set(msg.id, controller);
+    const call = new CallContext(ctx);
+    calls.set(msg.id, call);
     const deadline = msg.gati && msg.gati.deadline_ms;
-    const timer = deadline ? setTimeout(() => controller.abort("deadline"), deadline) : null;
+    const timer = deadline ? setTimeout(() => call.abort("deadline"), deadline) : null;
     try {
-      const result = await method.fn(msg.params || {}, { ...ctx, signal: controller.signal });
+      const result = await method.fn(msg.params || {}, call);
       send({ id: msg.id, result: result === undefined ? null : result });
     } catch (err) {
-      const code = controller.signal.aborted
-        ? (controller.signal.reason === "deadline" ? -32001 : -32800)
+      const code = call.reason !== null
+        ? (call.reason === "deadline" ? -32001 : -32800)
         : (err instanceof RpcError ? err.code : -32000);
       send({ id: msg.id, error: { code, message: String(err && err.message || err) } });
     } finally {
@@ -99,7 +129,8 @@ function serve(module) {
 
   let buffered = Buffer.alloc(0);
   process.stdin.on("data", (chunk) => {
-    buffered = Buffer.concat([buffered, chunk]);
+    // Usually a read is one whole frame and nothing is left over: no copy then.
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
     while (buffered.length >= 4) {
       const size = buffered.readUInt32BE(0);
       if (buffered.length < 4 + size) break;
