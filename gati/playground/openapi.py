@@ -42,6 +42,8 @@ _REPLAY_BODY = {"type": "object", "additionalProperties": False, "properties": {
     "version": {"type": "string", "description": "serve with this version (label, tag)"},
     "raw": {"type": "boolean", "description": "with version: hand the request over as is"},
     "at": {"type": "integer", "minimum": 0, "description": "resume from the snapshot at step N"},
+    "snapshot": {"type": "integer", "minimum": 1,
+                 "description": "resume from the request's N-th snapshot (counting from 1)"},
     "body": {"description": "an edited request body (JSON value, or text): a marked replay"},
 }}
 

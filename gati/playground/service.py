@@ -59,6 +59,7 @@ class ReplayOptions:
     raw: bool = False
     at: int | None = None
     body: bytes | None = None  # an edited request body: a new, marked replay
+    snapshot: int | None = None  # the N-th snapshot (from 1): ``at`` its step, once known
 
     @classmethod
     def parse(cls, doc: Any) -> ReplayOptions:
@@ -66,9 +67,10 @@ class ReplayOptions:
             return cls()
         if not isinstance(doc, dict):
             raise invalid("body", "the replay options must be a JSON object")
-        unknown = sorted(set(doc) - {"version", "raw", "at", "body"})
+        unknown = sorted(set(doc) - {"version", "raw", "at", "snapshot", "body"})
         if unknown:
-            raise invalid(unknown[0], "unknown replay option (version, raw, at, body)")
+            raise invalid(unknown[0], "unknown replay option (version, raw, at, snapshot, "
+                                      "body)")
         version, raw, at = doc.get("version"), doc.get("raw", False), doc.get("at")
         if version is not None and (not isinstance(version, str) or not version.strip()):
             raise invalid("version", "must be a version label, tag or date")
@@ -78,12 +80,31 @@ class ReplayOptions:
             raise invalid("raw", "applies to a replay against another version (give version)")
         if at is not None and (not isinstance(at, int) or isinstance(at, bool) or at < 0):
             raise invalid("at", "must be the step number of a snapshot")
+        nth = doc.get("snapshot")
+        if nth is not None and (not isinstance(nth, int) or isinstance(nth, bool) or nth < 1):
+            raise invalid("snapshot", "must be a snapshot's number, counting from 1")
+        if nth is not None and at is not None:
+            raise invalid("snapshot", "give the snapshot's number or its step (at), not both")
         body = None
         if "body" in doc:
             edited = doc["body"]
             body = edited.encode() if isinstance(edited, str) else json.dumps(
                 edited, separators=(",", ":")).encode()
-        return cls(version, raw, at, body)
+        return cls(version, raw, at, body, nth)
+
+    def resolved(self, record: RecordedRequest) -> ReplayOptions:
+        """``snapshot`` N as the step ``at`` it is in this record (snapshots in step order).
+
+        Raises:
+            RequestError: the record has fewer than N snapshots (400, field ``snapshot``).
+        """
+        if self.snapshot is None:
+            return self
+        seqs = [s.seq for s in record.steps if s.stage == "snapshot"]
+        if self.snapshot > len(seqs):
+            raise invalid("snapshot", f"request {record.request_id} has {len(seqs)} "
+                                      f"snapshot(s), not {self.snapshot}")
+        return replace(self, at=seqs[self.snapshot - 1])
 
 
 class Playground:
@@ -196,6 +217,7 @@ class Playground:
             raise invalid("request_id", f"request {tl.request_id} has no complete record yet "
                                         "(no answer recorded)", status=409, code="incomplete")
         self._check_version(record, options.version)
+        options = options.resolved(record)
         if options.body is not None:
             record = replace(record, envelope=replace(record.envelope, body=options.body))
         replayer = self._replayer(options)
@@ -206,6 +228,7 @@ class Playground:
         out = result.to_json()
         out["edited"] = options.body is not None
         out["kind"] = _kind(options)
+        out["from_step"] = options.at
         return out
 
     def _check_version(self, record: RecordedRequest, version: str | None) -> None:

@@ -7,6 +7,7 @@ greeting replays diverged while the recorded order replays identically.
 from __future__ import annotations
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -117,6 +118,21 @@ def test_replay_identical_and_diverged(page: Page, served: Served) -> None:
     expect(page.get_by_test_id("recorded-body")).to_contain_text("Hello, ada")
 
 
+def test_replay_from_a_snapshot_starts_there(page: Page, served: Served) -> None:
+    _open(page, served, served.ids["order"])
+    options = page.get_by_test_id("replay-at").locator("option")
+    expect(options).to_have_count(2)  # after the audit hook, and before the handler
+    page.get_by_test_id("replay-at").select_option(index=1)
+    page.get_by_test_id("replay-snapshot").click()
+    expect(page.get_by_test_id("replay-result")).to_have_attribute("data-kind", "from_snapshot")
+    second = page.get_by_test_id("replay-at").input_value()
+    expect(page.get_by_test_id("replay-result")).to_contain_text(f"from snapshot (step {second})")
+    expect(page.get_by_test_id("replay-verdict")).to_have_text("identical")
+    replayed = page.locator("[data-testid=trace] td:nth-child(3)").all_inner_texts()
+    assert replayed[0] == "handler_start" and not any("audit" in t for t in replayed), replayed
+    expect(page.get_by_test_id("replayed-body")).to_contain_text('"audited": true')
+
+
 def test_replay_against_another_version_side_by_side(page: Page, served: Served) -> None:
     _open(page, served, served.ids["user_v1"])
     page.get_by_test_id("replay-version").select_option("2025-01-01")
@@ -225,6 +241,10 @@ def test_a_debug_gate_pauses_a_live_request_which_is_edited_and_resumed(
             time.sleep(0.1)  # polls the recorder's progress, the condition waited on
         page.goto(f"{dev.url}#/r/{rid}")
         expect(page.get_by_test_id("hooks")).to_contain_text("gate_edited")
+        expect(page.get_by_test_id("head-worker")).to_have_text(re.compile(r"^wk-\S+$"))
+        expect(page.get_by_test_id("head-kafka-topic")).to_have_text("gati.requests")
+        expect(page.get_by_test_id("head-kafka-partition")).to_have_text(re.compile(r"^\d+$"))
+        expect(page.get_by_test_id("head-kafka-offset")).to_have_text(re.compile(r"^\d+$"))
         page.get_by_test_id("replay-recorded").click()
         expect(page.get_by_test_id("replay-verdict")).to_have_text("identical")
     finally:

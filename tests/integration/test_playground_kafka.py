@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from gati.store import open_store
 from tests.apps.playground_app import app as demo_app
@@ -48,9 +49,11 @@ async def test_requests_sent_through_kafka_are_listed_searched_tailed_and_replay
             record = (await pg.get(f"/api/requests/{rid}")).json()
             assert record["gateway_id"] and record["version"]
             assert ["x-tenant", "initech"] in record["headers"]
+            await _is_the_kafka_message_of(system, record)
             replay = (await pg.post(f"/api/requests/{rid}/replay", headers=POST,
                                     json={})).json()
             assert replay["identical"] is True, replay["divergence"]
+            await _replays_from_each_snapshot(pg, record)
 
             async with pg.stream("GET", "/api/tail", params={"path": "/greet"}) as tail:
                 lines = tail.aiter_lines()
@@ -69,3 +72,49 @@ async def test_requests_sent_through_kafka_are_listed_searched_tailed_and_replay
     finally:
         await store.close()
 
+
+
+async def _is_the_kafka_message_of(system: System, record: dict[str, Any]) -> None:
+    """The header fields lead back to where the request ran: the worker that answered
+    it, and the requests-topic message it came from (read back from the broker)."""
+    assert record["worker_id"] and record["worker_id"].startswith("wk-"), record["worker_id"]
+    assert record["worker_ids"] == [record["worker_id"]]
+    assert any(s["worker_id"] == record["worker_id"] for s in record["steps"]
+               if s["stage"] == "responded")
+    prefix = system.env["GATI_TOPIC_PREFIX"]
+    assert record["log_topic"].startswith(prefix) and "requests" in record["log_topic"]
+    assert isinstance(record["log_partition"], int) and record["log_offset"] >= 0
+    consumer = AIOKafkaConsumer(bootstrap_servers=system.env["GATI_KAFKA_BOOTSTRAP"],
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        at = TopicPartition(record["log_topic"], record["log_partition"])
+        consumer.assign([at])
+        consumer.seek(at, record["log_offset"])
+        message = await asyncio.wait_for(consumer.getone(), 30)
+    finally:
+        await consumer.stop()
+    assert message.offset == record["log_offset"]
+    assert message.key == record["request_id"].encode()
+
+
+async def _replays_from_each_snapshot(pg: Any, record: dict[str, Any]) -> None:
+    """From snapshot N the replay starts there: lctx as the snapshot held it (the audit
+    hook's mark), the hooks before it not run again, the rest compared with the record."""
+    snaps = [s["seq"] for s in record["steps"] if s["stage"] == "snapshot"]
+    assert snaps, "the order handler snapshots always"
+    for n, seq in enumerate(snaps, start=1):
+        res = (await pg.post(f"/api/requests/{record['request_id']}/replay", headers=POST,
+                             json={"snapshot": n})).json()
+        assert res["kind"] == "from_snapshot" and res["from_step"] == seq, res
+        assert res["identical"] is True, res
+        assert res["replayed"]["body"]["audited"] is True
+        assert not any("audit" in step for step in res["replayed"]["trace"]), res
+        assert res["replayed"]["trace"][-1] == "responded 201"
+    last = max(s["seq"] for s in record["steps"])
+    refused = await pg.post(f"/api/requests/{record['request_id']}/replay", headers=POST,
+                            json={"at": last})
+    assert refused.status_code == 400 and refused.json()["error"]["field"] == "at"
+    beyond = await pg.post(f"/api/requests/{record['request_id']}/replay", headers=POST,
+                           json={"snapshot": len(snaps) + 1})
+    assert beyond.status_code == 400 and beyond.json()["error"]["field"] == "snapshot"

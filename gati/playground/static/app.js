@@ -332,7 +332,7 @@ function replayResult(res) {
     el("p", {}, badge, " ",
       res.edited ? el("span", { class: "badge edited", testid: "replay-edited" }, "edited body: a new replay, not recorded") : null,
       res.imported ? el("span", { class: "badge edited", testid: "replay-imported" }, "imported file") : null,
-      " ", res.kind.replace(/_/g, " "), " · recorded ", res.recorded.status, " (", res.recorded.version, ")",
+      " ", res.kind.replace(/_/g, " "), res.from_step === null || res.from_step === undefined ? "" : " (step " + res.from_step + ")", " · recorded ", res.recorded.status, " (", res.recorded.version, ")",
       " · replay ", res.replayed.status === null ? "-" : res.replayed.status, " (", res.replayed.version, ")"),
     res.error ? el("p", { class: "error", testid: "replay-error" }, res.error) : null,
     d ? el("p", { class: "error", testid: "divergence" }, d.message) : null,
@@ -356,7 +356,7 @@ function replayPanel(r) {
   const rawBox = el("input", { type: "checkbox", testid: "replay-raw" });
   const body = el("textarea", { rows: 4, cols: 60, testid: "replay-body" }, prettyText(decode(r.body_b64)));
   const snaps = r.steps.filter((s) => s.stage === "snapshot");
-  const at = el("select", { testid: "replay-at" }, snaps.map((s) => el("option", { value: s.seq }, "#" + s.seq + " " + ((s.detail || {}).label || ""))));
+  const at = el("select", { testid: "replay-at" }, snaps.map((s) => el("option", { value: s.seq }, (snaps.indexOf(s) + 1) + ": step " + s.seq + " " + ((s.detail || {}).label || ""))));
   return el("div", { class: "panel", testid: "replay" }, el("h3", {}, "Replay"),
     el("p", {}, el("button", { class: "primary", testid: "replay-recorded", onclick: () => run({}) }, "Replay as recorded")),
     el("p", {}, "against ", versions, " ", el("label", {}, rawBox, " raw (untransformed)"), " ",

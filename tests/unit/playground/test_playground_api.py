@@ -166,10 +166,20 @@ async def test_replay_from_a_snapshot(client: httpx.AsyncClient, ids: dict[str, 
     bad = _error(await client.post(f"/api/requests/{ids['order']}/replay", headers=POST,
                                    json={"at": 0}), 400)
     assert bad["field"] == "at" and "not a snapshot" in bad["message"]
+    snaps = [s["seq"] for s in r["steps"] if s["stage"] == "snapshot"]
+    second = (await client.post(f"/api/requests/{ids['order']}/replay", headers=POST,
+                                json={"snapshot": 2})).json()
+    assert second["from_step"] == snaps[1] and second["identical"] is True, second
+    assert second["replayed"]["trace"][0] == "handler_start"  # the audit hook is not re-run
+    assert second["replayed"]["body"]["audited"] is True  # lctx as the snapshot held it
+    beyond = _error(await client.post(f"/api/requests/{ids['order']}/replay", headers=POST,
+                                      json={"snapshot": len(snaps) + 1}), 400)
+    assert beyond["field"] == "snapshot" and f"{len(snaps)} snapshot" in beyond["message"]
 
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"raw": True}, "raw"), ({"at": -1}, "at"), ({"version": 3}, "version"),
+    ({"snapshot": 0}, "snapshot"), ({"snapshot": 1, "at": 4}, "snapshot"),
     ({"speed": "fast"}, "speed"), ([1, 2], "body"),
 ])
 async def test_malformed_replay_options_are_400(client: httpx.AsyncClient, ids: dict[str, str],
