@@ -86,6 +86,7 @@ async def _build(app: App, settings: Settings, store: Store, runtime: WorkerRunt
                  security: Security, metrics: PrometheusMetrics) -> _Dev:
     log = MemoryLog(auto_create_partitions=1)
     pipeline = await runtime.start(VersionRegistry(store.engine))
+    runtime.reload_on_signal()  # SIGHUP reloads the app's modules, as in gati worker
     assert runtime.services is not None
     pipeline.gates = gates = DebugGates()
 

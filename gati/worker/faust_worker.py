@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import os
 import tempfile
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -32,6 +33,7 @@ from gati.observability.health import Health, HealthServer
 from gati.store.store import create_engine
 from gati.store.versions import VersionRegistry
 from gati.wiring import Role, Security, events_topics, topics, worker_logs
+from gati.worker.control import WorkerGateControl, start_gate_control
 from gati.worker.processor import Processor
 from gati.worker.runtime import WorkerRuntime
 from gati.worker.subscribers import SubscriberRunner
@@ -195,6 +197,7 @@ class _Parts:
                                      security=self.security)
         self.health = health
         self.health_server = health_server
+        self.gate_control: WorkerGateControl | None = None
         self._closed = False
 
     async def prepare(self) -> tuple[Processor, SubscriberRunner]:
@@ -207,6 +210,7 @@ class _Parts:
         await self.journal_out.start()
         try:
             pipeline = await runtime.start(VersionRegistry(create_engine(settings.database_url)))
+            runtime.reload_on_signal()  # SIGHUP reloads the app's modules
             assert runtime.services is not None
             subs = SubscriberRunner(self.app, settings, runtime.services, out,
                                     clock=runtime.clock)
@@ -216,6 +220,8 @@ class _Parts:
             await out.stop()
             await self.journal_out.stop()
             raise
+        # Debug gates steered by `gati playground` over the control topic (issue 13).
+        self.gate_control = await start_gate_control(pipeline, out, settings, os.environ)
         if self.health is not None:
             self.health.started()
         return Processor(settings, pipeline, out, clock=runtime.clock,
@@ -228,6 +234,8 @@ class _Parts:
             return
         self._closed = True
         try:
+            if self.gate_control is not None:
+                await self.gate_control.stop()
             await self.runtime.close()
         finally:
             await self.out.stop()

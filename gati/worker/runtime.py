@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import signal
+import threading
 from typing import Any
 
 from gati.codec.bodies import BodyCodecs, codecs_for, request_schema_ids
@@ -50,6 +52,9 @@ class WorkerRuntime:
         self.services: Services | None = None
         self.pipeline: Pipeline | None = None
         self._refresher: asyncio.Task[None] | None = None
+        self._signals: list[int] = []
+        self._reloading: asyncio.Task[None] | None = None
+        self._reload_asked = False
         # Decoders for typed bodies; without a store no gateway can name a schema.
         self.bodies = BodyCodecs()
         # (handler id, version) -> schema id of its request type, once in the store.
@@ -125,12 +130,61 @@ class WorkerRuntime:
             log.warning("could not register versions and manifest (will route without "
                         "operator state until the database answers): %r", exc)
 
+    def reload_on_signal(self, signum: int = signal.SIGHUP) -> None:
+        """``kill -HUP`` the process to reload its out-of-process modules, the production
+        twin of ``gati modules reload``: no restart, no failed call. Installed by the
+        long-running processes (worker, dev), not by library users of this class."""
+        if threading.current_thread() is not threading.main_thread():
+            log.info("not on the main thread (embedded in another program): signal %s "
+                     "does not reload modules here", signum)
+            return  # only the main thread may take signals
+        asyncio.get_running_loop().add_signal_handler(signum, self._reload_signalled)
+        self._signals.append(signum)
+
+    def _reload_signalled(self) -> None:
+        # A signal during a reload is not lost: one more reload follows it, so the
+        # version on disk when the last signal came is the one that serves.
+        self._reload_asked = True
+        if self._reloading is None or self._reloading.done():
+            self._reloading = asyncio.ensure_future(self._reload_while_asked())
+
+    async def _reload_while_asked(self) -> None:
+        while self._reload_asked:
+            self._reload_asked = False
+            await self.reload_modules()
+
+    async def reload_modules(self) -> dict[str, str]:
+        """Every module that can reload, in turn: name -> the version now answering.
+
+        One whose new process fails keeps its old one serving (logged), and the others
+        still reload."""
+        versions: dict[str, str] = {}
+        for name, instance in list(self._instances.items()):
+            if not callable(getattr(type(instance), "reload", None)):
+                continue
+            try:
+                handshake = await instance.reload()
+            except Exception as exc:
+                log.error("module %s: reload failed, the old process serves on: %s",
+                          name, exc)
+                continue
+            versions[name] = str(getattr(handshake, "version", ""))
+            log.warning("module %s reloaded: version %s answers", name, versions[name])
+        return versions
+
     @property
     def module_instances(self) -> dict[str, Any]:
         """The started modules (for a live replay)."""
         return dict(self._instances)
 
     async def close(self) -> None:
+        for signum in self._signals:
+            asyncio.get_running_loop().remove_signal_handler(signum)
+        self._signals.clear()
+        if self._reloading is not None:
+            self._reloading.cancel()
+            await asyncio.gather(self._reloading, return_exceptions=True)
+            self._reloading = None
         if self._refresher is not None:
             self._refresher.cancel()
             await asyncio.gather(self._refresher, return_exceptions=True)
