@@ -91,6 +91,7 @@ class ProcessModule:
         self._closed = False
         self._limit = asyncio.Semaphore(spec.limits.concurrency)
         self._methods = {m.name for m in spec.methods}
+        self._params = {m.name: tuple(n for n, _ in m.params) for m in spec.methods}
         self._metrics: _Instruments | None = None
 
     def bind_worker(self, *, metrics: Metrics, redactor: Redactor | None) -> None:
@@ -201,6 +202,7 @@ class ProcessModule:
             return await self.invoke(name, args, kwargs)
 
         method.__name__ = name
+        self.__dict__[name] = method  # found directly from now on, not rebuilt per call
         return method
 
     async def invoke(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -230,9 +232,7 @@ class ProcessModule:
 
     def _bind(self, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
         """Positional arguments by the declared parameters' names: the wire has only names."""
-        decl = self.spec.method(method)
-        assert decl is not None
-        names = [n for n, _ in decl.params]
+        names = self._params[method]
         if len(args) > len(names):
             raise TypeError(f"{self.spec.name}.{method} takes {len(names)} arguments "
                             f"({', '.join(names)}), got {len(args)}")
