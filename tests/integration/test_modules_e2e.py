@@ -229,3 +229,75 @@ async def test_the_worker_metrics_count_each_module_s_calls(system: System) -> N
               for line in text.splitlines() if line.startswith("gati_module_calls_total{")}
     assert counts['gati_module_calls_total{module="avatar"}'] >= 1, text[:2000]
     assert counts['gati_module_calls_total{module="ids"}'] >= 1
+
+
+def _process_of_worker(system: System) -> int:
+    """The process running the app's modules: ``gati worker``, or ``gati dev``."""
+    proc = system.procs["worker" if "worker" in system.procs else "dev"]
+    assert proc.popen is not None
+    return proc.popen.pid
+
+
+async def test_sighup_to_the_worker_reloads_both_modules_under_load(system: System) -> None:
+    async with system.client() as client:
+        uid = await _user(client)
+        (go_before,) = _module_pids(system, "/idsvc")
+        (node_before,) = _module_pids(system, "/node")
+        stop = asyncio.Event()
+        results: list[tuple[int, str]] = []
+        load = [asyncio.ensure_future(_load(client, uid, stop, path, results))
+                for path in ("password", "password", "avatar", "avatar")]
+
+        async def loaded() -> bool:
+            return len(results) > 10
+
+        await eventually(loaded, within=30, what="load on both modules")
+        os.kill(_process_of_worker(system), signal.SIGHUP)
+
+        async def reloaded() -> bool:
+            go, node = _module_pids(system, "/idsvc"), _module_pids(system, "/node")
+            return go not in ([], [go_before]) and node not in ([], [node_before])
+
+        await eventually(reloaded, within=30, what="new Go and Node module processes")
+        served_before = len(results)
+
+        async def served_after() -> bool:
+            return len(results) > served_before + 10
+
+        await eventually(served_after, within=30, what="requests served by the new processes")
+        stop.set()
+        await asyncio.gather(*load)
+    assert all(s == 200 for s, _ in results), Counter(results)
+    log = system.procs["worker" if "worker" in system.procs else "dev"].log_path.read_text()
+    assert "module ids reloaded" in log and "module avatar reloaded" in log, log[-2000:]
+
+
+async def test_kill_9_of_the_node_module_under_load_fails_typed_and_it_comes_back(
+        system: System) -> None:
+    async with system.client() as client:
+        uid = await _user(client)
+        (before,) = _module_pids(system, "/node")
+        stop = asyncio.Event()
+        results: list[tuple[int, str]] = []
+        go_results: list[tuple[int, str]] = []
+        load = [asyncio.ensure_future(_load(client, uid, stop, "avatar", results))
+                for _ in range(4)]
+        load.append(asyncio.ensure_future(_load(client, uid, stop, "password", go_results)))
+
+        async def loaded() -> bool:
+            return len(results) > 10
+
+        await eventually(loaded, within=30, what="load on the Node module")
+        os.kill(before, signal.SIGKILL)
+
+        async def back() -> bool:
+            pids = _module_pids(system, "/node")
+            return bool(pids) and pids != [before]
+
+        await eventually(back, within=15, what="a new Node module process")
+        after = await client.get(f"/users/{uid}/avatar")
+        stop.set()
+        await asyncio.gather(*load)
+    assert after.status_code == 200, after.text
+    assert {code for _, code in results} <= {"", "module_crashed"}, Counter(results)
+    assert all(status == 200 for status, _ in go_results), Counter(go_results)
