@@ -32,7 +32,7 @@ async def test_a_frame_id_serves_the_envelope_schema(client: httpx.AsyncClient) 
     assert response.headers["content-type"] == CT
     assert json.loads(response.json()["schema"])["name"] == "RequestEnvelope"
     latest = (await client.get("/subjects/gati.requests-value/versions/latest")).json()
-    assert (latest["id"], latest["version"]) == (9, 4)
+    assert (latest["id"], latest["version"]) == (10, 5)  # v5: the trace context
 
 
 async def test_register_evolve_and_read_back(client: httpx.AsyncClient,
@@ -52,7 +52,7 @@ async def test_register_evolve_and_read_back(client: httpx.AsyncClient,
 async def test_unknowns_get_confluents_not_found_codes(client: httpx.AsyncClient,
                                                        auth: dict[str, str]) -> None:
     _error(await client.get("/schemas/ids/424242"), 404, 40403)
-    _error(await client.get("/schemas/ids/10"), 404, 40403)
+    _error(await client.get("/schemas/ids/11"), 404, 40403)
     _error(await client.get("/subjects/nope/versions"), 404, 40401)
     _error(await client.get("/subjects/nope/versions/1"), 404, 40401)
     await client.post("/subjects/orders-value/versions", json=_body(V1), headers=auth)
@@ -138,6 +138,6 @@ async def test_gatis_own_subjects_are_read_only(client: httpx.AsyncClient,
     served = (await client.get("/subjects/gati.requests-value/versions/latest")).json()
     again = await client.post("/subjects/gati.requests-value/versions",
                               json={"schema": served["schema"]}, headers=auth)
-    assert again.json() == {"id": 9}  # registering what frames carry answers their id
+    assert again.json() == {"id": 10}  # registering what frames carry answers their id
     _error(await client.post("/subjects/gati.requests-value/versions", json=_body(V1),
                              headers=auth), 422, 42205)
