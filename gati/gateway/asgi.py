@@ -11,7 +11,9 @@ broker appended after it (docs/decisions.md, "A 503 means it will not run").
 
 Given a ``PrometheusMetrics`` it also answers ``/metrics`` itself (never forwarded) and
 counts what it answers. Given the app's typed bodies (``gati.gateway.bodies``) it sends
-valid typed JSON bodies as Avro.
+valid typed JSON bodies as Avro. Given an ``OtelTracer`` each request is a SERVER span
+continuing the client's W3C ``traceparent``; the envelope carries that span's context to
+the worker and every answer carries its ``traceparent`` back.
 """
 
 from __future__ import annotations
