@@ -112,3 +112,13 @@ async def test_a_gateway_built_without_a_tracer_carries_no_context() -> None:
     response, env = await _exchange(None, {"traceparent": CLIENT})
     assert env.trace is None
     assert response.headers.get_list("traceparent") == [WORKER_SET]  # the handler's own
+
+
+async def test_a_client_that_does_not_sample_is_continued_but_not_recorded(
+        tracer: OtelTracer, exporter: InMemorySpanExporter) -> None:
+    unsampled = f"00-{TRACE_ID}-{CLIENT_SPAN}-00"
+    response, env = await _exchange(tracer, {"traceparent": unsampled})
+    assert exporter.get_finished_spans() == ()
+    assert env.trace is not None and env.trace.traceparent.endswith("-00")
+    assert env.trace.trace_id == TRACE_ID
+    assert response.headers["traceparent"] == env.trace.traceparent
