@@ -37,6 +37,7 @@ def playground(app_spec: str | None, host: str, port: int) -> None:
 async def _main(app_spec: str | None, host: str, port: int) -> None:
     from gati.cli.loader import load_app
     from gati.playground import Playground, PlaygroundServer, playground_url
+    from gati.playground.remote import remote_gates
     from gati.playground.server import check_bind, uvicorn_server
     from gati.store.store import open_store
 
@@ -45,12 +46,18 @@ async def _main(app_spec: str | None, host: str, port: int) -> None:
     settings = gati_config.from_env()
     app = load_app(app_spec) if app_spec else None
     store = await open_store(settings.database_url)
+    gates = remote_gates(settings, os.environ)  # steers Kafka workers (issue 13)
+    if gates is not None:
+        await gates.start()
     try:
-        server = uvicorn_server(PlaygroundServer(Playground(store, app=app, settings=settings),
-                                                 token=token), host, port)
+        server = uvicorn_server(PlaygroundServer(Playground(store, app=app, settings=settings,
+                                                            gates=gates), token=token),
+                                host, port)
         click.echo(f"gati playground on {playground_url(host, port)}"
                    + (" (token required)" if token else "")
                    + ("" if app else " (no --app: replay is off)"), err=True)
         await server.serve()
     finally:
+        if gates is not None:
+            await gates.stop()
         await store.close()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import itertools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from gati.core.envelopes import Stage
 from gati.errors import RequestError
 
 DEBUG_HEADER = "x-gati-debug"
+ENABLE_IN_PRODUCTION = "GATI_DEBUG_GATES"
 DEFAULT_TIMEOUT_S = 60.0
 ACTIONS = ("resume", "step", "abort")
 POINTS = ("before", "after")
@@ -56,6 +58,11 @@ class GatePoints(Protocol):
 
     async def at(self, scope: Recorder, headers: Mapping[str, str], path: str,
                  lctx: Steerable, point: str, target: str) -> None: ...
+
+
+def gates_allowed(environment: str, env: Mapping[str, str]) -> bool:
+    """Gates pause live traffic: never in production unless ``GATI_DEBUG_GATES=1``."""
+    return environment != "production" or env.get(ENABLE_IN_PRODUCTION) == "1"
 
 
 def aborted() -> RequestError:
@@ -96,6 +103,29 @@ class GateSpec:
                 "header": list(self.header) if self.header else None,
                 "debug_only": self.debug_only, "timeout_s": self.timeout_s}
 
+    @classmethod
+    def from_json(cls, doc: Any) -> GateSpec | None:
+        """The spec ``to_json`` wrote, as a worker reads it off the control topic; None
+        when it is not one (a worker skips what it cannot read, it never guesses)."""
+        if not isinstance(doc, dict):
+            return None
+        gate_id, point, target = doc.get("gate_id"), doc.get("point"), doc.get("target")
+        handler, path, header = doc.get("handler_id"), doc.get("path"), doc.get("header")
+        timeout = doc.get("timeout_s", DEFAULT_TIMEOUT_S)
+        if not (isinstance(gate_id, str) and point in POINTS and isinstance(target, str)
+                and isinstance(handler, str | None) and isinstance(path, str | None)
+                and (handler or path) and isinstance(timeout, int | float)
+                and not isinstance(timeout, bool) and 0 < timeout <= 3600):
+            return None
+        pair = None
+        if header is not None:
+            if not (isinstance(header, list) and len(header) == 2
+                    and all(isinstance(h, str) for h in header)):
+                return None
+            pair = (header[0], header[1])
+        return cls(gate_id, point, target, handler_id=handler, path=path, header=pair,
+                   debug_only=doc.get("debug_only") is True, timeout_s=float(timeout))
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
@@ -116,11 +146,13 @@ class Pause:
     target: str
     state: dict[str, Any]
     decided: asyncio.Future[Decision]
+    shown: Any = None  # the state as recorded (secrets masked): what the playground shows
 
     def to_json(self) -> dict[str, Any]:
         return {"pause_id": self.pause_id, "gate_id": self.gate_id,
                 "request_id": self.request_id, "handler_id": self.handler_id,
-                "point": self.point, "target": self.target, "state": self.state}
+                "point": self.point, "target": self.target,
+                "state": self.state if self.shown is None else self.shown}
 
 
 def _state(lctx: Steerable) -> dict[str, Any]:
@@ -175,6 +207,13 @@ class DebugGates:
     def gates(self) -> list[GateSpec]:
         return list(self._gates.values())
 
+    async def flush(self) -> None:
+        """Nothing to send: these gates are the worker's own (the remote table sends)."""
+
+    def in_force(self) -> dict[str, list[str]]:
+        """The gates in force by worker: here, the one in this process."""
+        return {"in process": sorted(self._gates)}
+
     def paused(self) -> list[Pause]:
         return list(self._paused.values())
 
@@ -207,6 +246,9 @@ class DebugGates:
         gate_id, timeout_s = found
         pause = Pause(self.new_id("pause"), gate_id, scope.request_id, scope.handler_id,
                       point, target, _state(lctx), asyncio.get_running_loop().create_future())
+        dumps = getattr(scope, "dumps", None)  # RequestScope's: masked as the record is
+        if callable(dumps):
+            pause.shown = json.loads(dumps(pause.state))
         scope.record(Stage.GATE_PAUSED, detail={
             "gate": gate_id, "point": point, "target": target, "state": pause.state,
             "timeout_s": timeout_s})

@@ -9,15 +9,41 @@ gate that could never match is refused with the field at fault, and nothing is s
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.gates import ACTIONS, DEFAULT_TIMEOUT_S, POINTS, DebugGates, Decision, GateSpec
+from gati.core.gates import (
+    ACTIONS,
+    DEFAULT_TIMEOUT_S,
+    ENABLE_IN_PRODUCTION,
+    POINTS,
+    Decision,
+    GateSpec,
+    gates_allowed,
+)
 from gati.playground.filters import invalid
 
-ENABLE_IN_PRODUCTION = "GATI_DEBUG_GATES"
 MAX_TIMEOUT_S = 3600.0
+
+
+class Shown(Protocol):
+    def to_json(self) -> dict[str, Any]: ...
+
+
+class GateTable(Protocol):
+    """Where gates are set and pauses answered: the worker's own ``DebugGates`` under
+    ``gati dev``, or ``RemoteGates`` (gati/playground/remote.py) over Kafka workers."""
+
+    def new_id(self, prefix: str) -> str: ...
+    def add(self, spec: GateSpec) -> GateSpec: ...
+    def remove(self, gate_id: str) -> bool: ...
+    def gates(self) -> list[GateSpec]: ...
+    def paused(self) -> Sequence[Shown]: ...
+    def decide(self, pause_id: str, decision: Decision) -> bool: ...
+    async def flush(self) -> None: ...
+    def in_force(self) -> dict[str, list[str]]: ...
 
 
 def hook_names(app: App, handler_id: str | None) -> set[str]:
@@ -36,35 +62,40 @@ class GateDesk:
     """Gate operations over ``gates`` for ``app``; refused in production unless
     ``GATI_DEBUG_GATES=1`` says so."""
 
-    def __init__(self, gates: DebugGates | None, app: App | None, settings: Settings) -> None:
+    def __init__(self, gates: GateTable | None, app: App | None, settings: Settings) -> None:
         self.gates = gates
         self.app = app
-        self.allowed = settings.environment != "production" or \
-            os.environ.get(ENABLE_IN_PRODUCTION) == "1"
+        self.allowed = gates_allowed(settings.environment, os.environ)
 
-    def _live(self) -> DebugGates:
+    def _live(self) -> GateTable:
         if self.gates is None or self.app is None:
             raise invalid("gates", "debug gates pause requests in the worker: they work "
-                                   "where the playground runs with it (gati dev)",
+                                   "where the playground runs with it (gati dev) or "
+                                   "reaches the workers' Kafka (GATI_KAFKA_BOOTSTRAP)",
                           status=409, code="no_gates")
         return self.gates
 
     def state(self) -> dict[str, Any]:
         if self.gates is None:
             return {"available": False, "allowed": self.allowed, "gates": [], "paused": []}
+        in_force = self.gates.in_force()
         return {"available": True, "allowed": self.allowed,
-                "gates": [g.to_json() for g in self.gates.gates()],
+                "gates": [{**g.to_json(), "armed_on": sorted(
+                    w for w, ids in in_force.items() if g.gate_id in ids)}
+                          for g in self.gates.gates()],
+                "workers": in_force,
                 "paused": [p.to_json() for p in self.gates.paused()]}
 
-    def add(self, doc: Any) -> dict[str, Any]:
+    async def add(self, doc: Any) -> dict[str, Any]:
         gates = self._live()
         if not self.allowed:
             raise invalid("gates", f"refused in production; set {ENABLE_IN_PRODUCTION}=1 to "
                                    "allow debug gates", status=403, code="gates_refused")
-        spec = self._spec(gates, doc)
-        return gates.add(spec).to_json()
+        spec = gates.add(self._spec(gates, doc))
+        await gates.flush()
+        return spec.to_json()
 
-    def _spec(self, gates: DebugGates, doc: Any) -> GateSpec:
+    def _spec(self, gates: GateTable, doc: Any) -> GateSpec:
         assert self.app is not None
         if not isinstance(doc, dict):
             raise invalid("body", "a gate is a JSON object (point, target, handler_id or path)")
@@ -93,12 +124,14 @@ class GateDesk:
                         debug_only=doc.get("debug_only") is True,
                         timeout_s=_timeout(doc.get("timeout_s", DEFAULT_TIMEOUT_S)))
 
-    def remove(self, gate_id: str) -> dict[str, Any]:
-        if not self._live().remove(gate_id):
+    async def remove(self, gate_id: str) -> dict[str, Any]:
+        gates = self._live()
+        if not gates.remove(gate_id):
             raise invalid("gate_id", f"no gate {gate_id!r}", status=404, code="not_found")
+        await gates.flush()
         return {"removed": gate_id}
 
-    def decide(self, pause_id: str, doc: Any) -> dict[str, Any]:
+    async def decide(self, pause_id: str, doc: Any) -> dict[str, Any]:
         gates = self._live()
         doc = doc or {}
         if not isinstance(doc, dict):
@@ -114,6 +147,7 @@ class GateDesk:
         if not gates.decide(pause_id, Decision(action, edits, tuple(deletes))):
             raise invalid("pause_id", f"no request paused as {pause_id!r} (resumed already, "
                                       "or timed out)", status=404, code="not_found")
+        await gates.flush()
         return {"pause_id": pause_id, "action": action}
 
 

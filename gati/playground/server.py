@@ -219,13 +219,13 @@ class PlaygroundServer:
         return self.playground.gates.state()
 
     async def _add_gate(self, call: _Call) -> Any:
-        return self.playground.gates.add(await call.json())
+        return await self.playground.gates.add(await call.json())
 
     async def _remove_gate(self, call: _Call) -> Any:
-        return self.playground.gates.remove(call.params["gid"])
+        return await self.playground.gates.remove(call.params["gid"])
 
     async def _decide(self, call: _Call) -> Any:
-        return self.playground.gates.decide(call.params["pid"], await call.json())
+        return await self.playground.gates.decide(call.params["pid"], await call.json())
 
     async def _tail(self, call: _Call, send: Send) -> None:
         """Server-sent events: each newly recorded request matching the filters."""

@@ -18,7 +18,6 @@ from typing import Any
 from gati.cli.render import timeline_json
 from gati.config import Settings
 from gati.core.app import App
-from gati.core.gates import DebugGates
 from gati.errors import GatiError
 from gati.playground.filters import (
     decode_cursor,
@@ -28,7 +27,7 @@ from gati.playground.filters import (
     parse_limit,
     when,
 )
-from gati.playground.gates import GateDesk
+from gati.playground.gates import GateDesk, GateTable
 from gati.playground.records import export_document, parse_document, request_json
 from gati.replay import BatchResult, Replayer, ReplayResult
 from gati.replay.record import RecordedRequest, ReplayError
@@ -111,9 +110,10 @@ class Playground:
     """The API's operations over ``store``; replays need ``app`` (the code to run)."""
 
     def __init__(self, store: Store, *, app: App | None = None,
-                 settings: Settings | None = None, gates: DebugGates | None = None,
+                 settings: Settings | None = None, gates: GateTable | None = None,
                  clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
-        """``gates``: the worker's debug gates, when it runs in this process (gati dev)."""
+        """``gates``: the worker's debug gates, when it runs in this process (gati dev),
+        or ``RemoteGates`` steering Kafka workers over the control topic."""
         self.store = store
         self.app = app
         self.settings = settings or Settings()

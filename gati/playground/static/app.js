@@ -494,7 +494,8 @@ function pausedCard(p) {
   };
   return el("div", { class: "panel", testid: "paused", "data-request-id": p.request_id },
     el("p", {}, el("strong", {}, "paused "), p.point + " " + p.target + " · ",
-      el("a", { href: "#/r/" + encodeURIComponent(p.request_id) }, p.request_id), " · gate " + p.gate_id),
+      el("a", { href: "#/r/" + encodeURIComponent(p.request_id) }, p.request_id), " · gate " + p.gate_id,
+      p.worker_id ? " · worker " + p.worker_id : ""),
     el("p", {}, "lctx state (edit, then resume or step):"), state,
     el("p", {}, el("button", { class: "primary", testid: "resume", onclick: () => decide("resume") }, "Resume"), " ",
       el("button", { testid: "step", onclick: () => decide("step") }, "Step to next hook"), " ",
@@ -509,10 +510,11 @@ async function refreshGates() {
   if (!list || !paused) { clearInterval(gatesTimer); gatesTimer = null; return; }
   let s;
   try { s = await api("api/gates"); } catch (err) { showError(list, err); return; }
-  if (!s.available) { list.replaceChildren(el("p", { testid: "gates-unavailable" }, "Debug gates need the worker in this process: open the playground of gati dev.")); return; }
+  if (!s.available) { list.replaceChildren(el("p", { testid: "gates-unavailable" }, "Debug gates need workers to steer: open the playground of gati dev, or start gati playground with GATI_KAFKA_BOOTSTRAP (and --app).")); return; }
   list.replaceChildren(...s.gates.map((g) => el("div", { testid: "gate", class: "mono" },
     g.gate_id + ": " + g.point + " " + g.target + " of " + (g.handler_id || g.path) +
       (g.header ? " if " + g.header.join(":") : "") + (g.debug_only ? " if X-Gati-Debug" : "") + " (" + g.timeout_s + " s) ",
+    el("span", { testid: "gate-armed" }, (g.armed_on || []).length ? "in force on " + g.armed_on.join(", ") + " " : "not in force on any worker yet "),
     el("button", { testid: "lift", onclick: () => post("api/gates/" + encodeURIComponent(g.gate_id) + "/delete").then(refreshGates) }, "Lift"))));
   const key = s.paused.map((p) => p.pause_id).join(",");
   if (key !== shownPaused) {
