@@ -1,6 +1,6 @@
 """What an out-of-process module call costs next to the same call in-process, same run.
 
-    .venv/bin/python bench/module_calls.py            # ~1 min on 2 cores
+    .venv/bin/python bench/module_calls.py --runs 3   # ~1 min a run on 2 cores
 
 Issue 14's target: under 100 µs added at p50 for a small call. Measured on the call a
 handler's ``gctx.modules.NAME.method(...)`` makes below the effect ledger (the ledger's
@@ -13,8 +13,10 @@ recording is the same for both kinds, so it is left out of the difference):
 
 ``--rounds`` rounds alternate the order of the kinds; each round makes ``--calls``
 sequential calls per kind (latency p50 / p99), then ``--calls`` calls at
-``--concurrency`` to one module process (calls/s). Medians over the rounds. Writes
-``bench/results/<stamp>-module-calls.json`` and ``.md`` and prints the markdown.
+``--concurrency`` to one module process (calls/s). Medians over the rounds; ``--runs``
+repeats the whole (fresh module processes each time), since one run on a shared 2-core
+machine says little. Writes ``bench/results/<stamp>-module-calls.json`` and ``.md``
+(with the commit measured and the load average around each run) and prints the markdown.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -120,17 +123,45 @@ def markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                         capture_output=True, text=True)
+    dirty = subprocess.run(["git", "status", "--porcelain", "--", "gati/modules",
+                            "examples/users/modules", "bench/module_calls.py"], cwd=ROOT,
+                           capture_output=True, text=True).stdout.strip()
+    return out.stdout.strip() + (" (modules edited since)" if dirty else "")
+
+
+def run_all(args: argparse.Namespace) -> dict[str, Any]:
+    runs = []
+    for _ in range(args.runs):
+        before = os.getloadavg()[0]
+        result = asyncio.run(main(args))
+        result["load_1m"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+        runs.append(result)
+    return {"commit": _commit(), "cpus": os.cpu_count(), "runs": runs}
+
+
+def report(results: dict[str, Any]) -> str:
+    parts = [f"Measured at {results['commit']} on {results['cpus']} CPUs."]
+    for i, run in enumerate(results["runs"], 1):
+        parts.append(f"\n### run {i} (1-minute load average {run['load_1m'][0]} before, "
+                     f"{run['load_1m'][1]} after)\n\n{markdown(run)}")
+    return "\n".join(parts)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=1)
     subprocess.run([str(ROOT / "scripts/sandbox.sh")], check=True)
     subprocess.run([str(ROOT / "scripts/modules.sh")], check=True)
-    result = asyncio.run(main(parser.parse_args()))
+    result = run_all(parser.parse_args())
     stamp = time.strftime("%Y-%m-%d-%H%M")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}-module-calls.json").write_text(json.dumps(result, indent=2))
-    text = markdown(result)
+    text = report(result)
     (RESULTS / f"{stamp}-module-calls.md").write_text(text + "\n")
     print(text)
