@@ -1,8 +1,11 @@
 """User CRUD: ``gati dev examples.users.app:app`` serves it with zero setup.
 
-Optional, all from the environment: ``USERS_API_KEY`` (a secret) turns on API-key auth
-for every request but GET; ``USERS_SMTP_HOST``/``USERS_SMTP_PORT`` (and ``USERS_SMTP_USER``
-with the secret ``USERS_SMTP_PASSWORD``) make ``POST /users`` send a welcome mail.
+Optional, all from the environment: an API key turns on auth for every request but GET
+(the route policy ``auth="required"``, checked by the gateway: docs/policies.md):
+``USERS_API_KEY_SHA256``, the key's ``sha256:<hex>`` digest (``gati.policy.hash_api_key``;
+two, comma-separated, while a key is rotated), or ``USERS_API_KEY``, the key itself,
+hashed at import. ``USERS_SMTP_HOST``/``USERS_SMTP_PORT`` (and ``USERS_SMTP_USER`` with
+the secret ``USERS_SMTP_PASSWORD``) make ``POST /users`` send a welcome mail.
 
 Two versions of the API live side by side (Timescape, docs/timescape.md): v1
 (``2025-01-01``, tagged ``stable``: what a client gets without asking) has one ``name``;
@@ -19,18 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from examples.users.db import EmailTaken, UsersDB, join_name, split_name
-from examples.users.hooks import answer_unauthorized, audit, authenticate, timing_end, timing_start
+from examples.users.hooks import api_keys, audit, timing_end, timing_start
 from examples.users.mail import Mailer, MailError
 from gati import App, GlobalContext, LocalContext, Request, RequestError, Response
 from gati.core.context import SecretNotFound
 from gati.core.redact import Secret
+from gati.policy import AuthConfig
 
-app = App("users")
+API_KEYS = api_keys(os.environ)
+# Without a key nobody is authenticated and every route is open, as with zero setup.
+app = App("users", auth=AuthConfig.of(api_keys=API_KEYS, realm="users"))
 app.module("db")(UsersDB)
 # Unreachable or slow SMTP (ConnectionError, TimeoutError) is retried twice.
 app.module("mail", timeout_s=15.0, retries=2)(Mailer)
-app.before(authenticate)
-app.catch(answer_unauthorized)
 
 app.try_it = [
     "curl -s -i -X POST {url}/users -H 'content-type: application/json' "
@@ -42,9 +46,13 @@ app.try_it = [
 V1, V2 = "2025-01-01", "2025-06-01"
 V1_TAGS, V2_TAGS = ["v1", "stable"], ["v2"]
 # Every route has the example's hooks, in every version. After hooks run in reverse
-# registration order: timing_end runs right after the handler, then audit.
+# registration order: timing_end runs right after the handler, then audit. Writes need
+# the API key when one is configured (401 from the policy otherwise); reads do not, but
+# a key that is presented must be right (401 too).
+WRITE_AUTH: dict[str, Any] = {"auth": "required"} if API_KEYS else {}
 READ_HOOKS: dict[str, Any] = {"before": [timing_start], "after": [timing_end]}
-WRITE_HOOKS: dict[str, Any] = {"before": [timing_start], "after": [audit, timing_end]}
+WRITE_HOOKS: dict[str, Any] = {"before": [timing_start], "after": [audit, timing_end],
+                               **WRITE_AUTH}
 
 
 # v1 bodies. Gati checks requests against them (400 validation_failed for a missing or

@@ -1,82 +1,51 @@
-"""The example's hooks: API-key auth (global), timing (route) and an audit line (route).
+"""The example's hooks: timing (route) and an audit line (route); and its API keys.
 
 Hook order for ``POST /users``::
 
-    authenticate (global before) -> timing_start (route before) -> create_user
-        -> timing_end (route after) -> audit (route after) -> response
+    (policy: the API key, checked by the gateway) -> timing_start (route before)
+        -> create_user -> timing_end (route after) -> audit (route after) -> response
 
 After hooks run in reverse registration order, so a route lists them as
 ``after=[audit, timing_end]``: ``timing_end`` runs first, right after the handler.
+
+Who may write is a route policy, not a hook: the gateway checks the key against its
+digest (so no worker and no record ever sees the key) and the worker refuses a write
+without it before any hook runs (401 ``auth_required``, or ``invalid_api_key`` for a
+wrong one), which replay decides again from the record.
 """
 
 from __future__ import annotations
 
-import hmac
+from collections.abc import Mapping
 
-from gati import GlobalContext, LocalContext, Request, RequestError, Response
-from gati.core.context import SecretNotFound
+from gati import GlobalContext, LocalContext, Request, Response
+from gati.policy import ApiKey, PolicyError, hash_api_key
 
-API_KEY_SECRET = "USERS_API_KEY"
-REALM = 'Bearer realm="users"'
+API_KEY_ENV = "USERS_API_KEY"
+API_KEY_DIGESTS_ENV = "USERS_API_KEY_SHA256"
+# The principal every valid key stands for: the audit line's "principal".
+API_KEY_SUBJECT = "api-key"
 ACTIONS = {"POST": "user.create", "PATCH": "user.update", "DELETE": "user.delete"}
 
 
-class Unauthorized(RequestError):
-    """401 ``unauthorized``; ``challenge`` goes into the ``www-authenticate`` header."""
+def api_keys(environ: Mapping[str, str]) -> list[ApiKey]:
+    """The valid keys: digests from ``USERS_API_KEY_SHA256`` (comma-separated, so the
+    old and the new key are both valid during a rotation), else ``USERS_API_KEY``.
 
-    def __init__(self, message: str, *, challenge: str = REALM) -> None:
-        super().__init__(message, code="unauthorized", status=401)
-        self.challenge = challenge
-
-
-def presented_key(req: Request) -> str | None:
-    """The key from ``Authorization: Bearer <key>`` or ``X-Api-Key: <key>``, if any."""
-    auth = req.headers.get("authorization")
-    if auth:
-        scheme, _, value = auth.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
-    key = req.headers.get("x-api-key")
-    return key.strip() if key and key.strip() else None
-
-
-async def authenticate(
-    req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext
-) -> None:
-    """Global before hook: every request but GET needs the API key, when one is set.
-
-    Without the secret ``USERS_API_KEY`` auth is off and every caller is "anonymous".
-    A GET may come without a key; a key that is presented must be right.
+    Raises:
+        PolicyError: a digest that is not ``sha256:`` and 64 hex digits.
     """
-    try:
-        secret = gctx.secrets.get(API_KEY_SECRET)
-    except SecretNotFound:
-        lctx.set("principal", "anonymous")
-        return
-    presented = presented_key(req)
-    if presented is None:
-        if req.method == "GET":
-            lctx.set("principal", "anonymous")
-            return
-        raise Unauthorized(
-            "this request needs an API key: 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'"
-        )
-    # compare_digest: the time taken does not tell how much of the key was right.
-    if not hmac.compare_digest(presented.encode(), secret.reveal().encode()):
-        raise Unauthorized("the API key is not valid",
-                           challenge=f'{REALM}, error="invalid_token"')
-    lctx.set("principal", "api-key")
-
-
-async def answer_unauthorized(
-    err: Exception, req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext
-) -> None:
-    """Global catch hook: a 401 carries ``www-authenticate``; other errors pass through."""
-    if isinstance(err, Unauthorized):
-        res.status(401).header("www-authenticate", err.challenge).json({"error": {
-            "status": 401, "code": err.code, "message": err.message,
-            "request_id": lctx.meta.request_id,
-        }})
+    digests = [d.strip() for d in environ.get(API_KEY_DIGESTS_ENV, "").split(",") if d.strip()]
+    for digest in digests:
+        algorithm, _, hexdigest = digest.partition(":")
+        if algorithm != "sha256" or len(hexdigest) != 64 or \
+                not all(c in "0123456789abcdef" for c in hexdigest):
+            raise PolicyError(f"{API_KEY_DIGESTS_ENV}: {digest[:12]!r}... is not "
+                              "'sha256:<64 hex digits>' (gati.policy.hash_api_key)")
+    key = environ.get(API_KEY_ENV, "").strip()
+    if not digests and key:
+        digests = [hash_api_key(key)]
+    return [ApiKey(d, API_KEY_SUBJECT) for d in digests]
 
 
 async def timing_start(
@@ -98,5 +67,7 @@ async def timing_end(
 async def audit(req: Request, res: Response, lctx: LocalContext, gctx: GlobalContext) -> None:
     """Route after hook of the mutating routes: one ``audit`` log line in the record."""
     user_id = lctx.get("user_id", req.params.get("user_id"))
+    principal = lctx.meta.principal
     lctx.log.info("audit", action=ACTIONS.get(req.method, req.method.lower()),
-                  user_id=user_id, principal=lctx.get("principal"), status=res.status_code)
+                  user_id=user_id, principal=principal.subject if principal else "anonymous",
+                  status=res.status_code)

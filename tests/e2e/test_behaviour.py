@@ -18,12 +18,12 @@ from gati.store import Store, open_store
 from gati.store.schemas import SchemaStore
 
 MAX_BODY = 4096
-# POST /users with auth and mail off: the global auth hook, the route timing hook (a clock
-# read on each side), the handler with its database insert and the welcome-mail call
-# (an effect even when SMTP is not configured), then the audit hook's log line.
+# POST /users with auth and mail off: the route timing hook (a clock read on each side),
+# the handler with its database insert and the welcome-mail call (an effect even when
+# SMTP is not configured), then the audit hook's log line. Auth is a route policy, off
+# without an API key: no step of its own.
 SUCCESS_STAGES = [
     "received", "routed",
-    "hook_start", "effect", "hook_end",  # authenticate (global before): secret lookup
     "hook_start", "effect", "hook_end",  # timing_start (route before), clock read
     # db.insert_user, the SMTP password lookup, mail.send_welcome; each module call is
     # journaled as about to be made ("calling") before its effect

@@ -39,6 +39,20 @@ API_KEY = f"key-{uuid.uuid4().hex}"
 SMTP_USER = "mailer"
 SMTP_PASSWORD = f"pw-{uuid.uuid4().hex}"
 KEY = {"authorization": f"Bearer {API_KEY}"}
+# By file, so every load_app runs it afresh: it reads USERS_API_KEY as the worker did.
+USERS_APP = "examples/users/app.py:app"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def users_api_key() -> Iterator[None]:
+    """The key in this process too, while this module's systems run and are replayed.
+
+    Whether a write needs a key is the app's configuration (read at import), so a
+    replay decides as the worker did only with the same configuration.
+    """
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("USERS_API_KEY", API_KEY)
+        yield
 
 
 @dataclass
@@ -87,7 +101,8 @@ def system(
 ) -> Iterator[System]:
     tmp = tmp_path_factory.mktemp(f"hooks-{request.param}")
     s = start_system(
-        request.param, tmp, request, USERS_API_KEY=API_KEY, USERS_SMTP_HOST="127.0.0.1",
+        request.param, tmp, request, app=USERS_APP, USERS_API_KEY=API_KEY,
+        USERS_SMTP_HOST="127.0.0.1",
         USERS_SMTP_PORT=str(inbox.port), USERS_SMTP_USER=SMTP_USER,
         USERS_SMTP_PASSWORD=SMTP_PASSWORD,
     )
@@ -148,27 +163,28 @@ async def test_post_without_a_valid_key_is_401_and_recorded(
         listed = await client.get("/users", params={"limit": 500})  # GET needs no key
     assert missing.status_code == 401, missing.text
     error = missing.json()["error"]
-    assert error["code"] == "unauthorized" and error["status"] == 401
+    # The route policy's refusal (auth="required"), no longer a hook's "unauthorized".
+    assert error["code"] == "auth_required" and error["status"] == 401
     assert error["request_id"] == missing.headers["x-request-id"]
     assert "Bearer" in error["message"]
     assert missing.headers["www-authenticate"] == 'Bearer realm="users"'
-    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
-    assert wrong.headers["www-authenticate"] == 'Bearer realm="users", error="invalid_token"'
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "invalid_api_key"
+    assert wrong.headers["www-authenticate"] == (
+        'Bearer realm="users", error="invalid_token", error_description="invalid_api_key"')
     assert listed.status_code == 200
     assert address not in {u["email"] for u in listed.json()["users"]}
 
     timeline = await _timeline(store, missing.headers["x-request-id"])
+    # Refused by the policy before any hook runs; nothing was presented, so no
+    # "authenticated" step.
     assert [_step(s, d) for s, d, _ in timeline] == [
-        "received", "routed",
-        "hook_start:authenticate", "effect:secret USERS_API_KEY", "hook_error:authenticate",
-        "snapshot",  # lctx on error (GATI_SNAPSHOTS=on_error, the default)
-        "failed",
-        "hook_start:answer_unauthorized", "hook_end:answer_unauthorized",
-        "responded",
-    ]
-    failed = timeline[6][2]
-    assert (failed.status, failed.error_code) == (401, "unauthorized")
+        "received", "routed", "failed", "responded"]
+    failed = timeline[2][2]
+    assert (failed.status, failed.error_code) == (401, "auth_required")
     assert timeline[-1][2].status == 401
+    refused = await _timeline(store, wrong.headers["x-request-id"])
+    assert [_step(s, d) for s, d, _ in refused][:2] == ["received", "authenticated"]
+    assert refused[1][1]["error"] == "invalid_api_key"
     row = await store.get_request(missing.headers["x-request-id"])
     assert row is not None and row["status"] == 401
 
@@ -197,8 +213,7 @@ async def test_post_with_the_key_creates_mails_times_and_audits(
 
     timeline = await _timeline(store, created.headers["x-request-id"])
     assert [_step(s, d) for s, d, _ in timeline] == [
-        "received", "routed",
-        "hook_start:authenticate", "effect:secret USERS_API_KEY", "hook_end:authenticate",
+        "received", "authenticated", "routed",
         "hook_start:timing_start", "effect:clock", "hook_end:timing_start",
         "handler_start",
         "calling:db.insert_user", "effect:db.insert_user", "effect:secret USERS_SMTP_PASSWORD",
@@ -209,7 +224,9 @@ async def test_post_with_the_key_creates_mails_times_and_audits(
         "responded",
     ]
     details = {_step(s, d): d for s, d, _ in timeline}
-    assert details["hook_end:authenticate"]["level"] == "global"
+    # The gateway's principal, recorded; the key itself is not (checked below).
+    assert details["authenticated"] == {"principal": {
+        "subject": "api-key", "method": "api_key", "roles": [], "scopes": [], "tenant": None}}
     assert details["hook_end:timing_start"]["level"] == "route"
     assert details["effect:db.insert_user"]["result"] == user
     mail = details["effect:mail.send_welcome"]
@@ -266,7 +283,7 @@ def broken(
 ) -> Iterator[System]:
     tmp: Path = tmp_path_factory.mktemp(f"nomail-{request.param}")
     closed = free_port()  # bound once and released: nothing listens there
-    s = start_system(request.param, tmp, request, USERS_API_KEY=API_KEY,
+    s = start_system(request.param, tmp, request, app=USERS_APP, USERS_API_KEY=API_KEY,
                      USERS_SMTP_HOST="127.0.0.1", USERS_SMTP_PORT=str(closed))
     yield s
     s.stop()
@@ -302,7 +319,6 @@ async def test_mail_failure_answers_502_and_takes_the_user_back(broken: System) 
         "snapshot",
         "failed",
         "calling:db.delete_user", "effect:db.delete_user", "compensation",
-        "hook_start:answer_unauthorized", "hook_end:answer_unauthorized",
         "responded",
     ]
     rows = {_step(s, d): (d, row) for s, d, row in timeline}

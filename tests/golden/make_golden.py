@@ -131,8 +131,9 @@ async def dump(database_url: str) -> dict[str, Any]:
 
 
 def git(*args: str) -> str:
+    # Not stripped: porcelain lines start with a status column that may be a space.
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True,
-                          text=True).stdout.strip()
+                          text=True).stdout
 
 
 def main() -> None:
@@ -154,7 +155,7 @@ def main() -> None:
                if line[3:].startswith(("gati/", "examples/", "migrations/"))]
     golden = {
         "golden": "users example records, as written by `gati dev` at this commit",
-        "commit": git("rev-parse", "HEAD"),
+        "commit": git("rev-parse", "HEAD").strip(),
         "uncommitted_changes": changed,  # in gati/, examples/, migrations/ when made
         "made_at": datetime.now().astimezone().isoformat(timespec="seconds"),
         "app": APP,

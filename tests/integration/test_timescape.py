@@ -24,6 +24,7 @@ from support import GATI, ROOT, System, eventually, start_system
 from examples.users.app import app as users_app
 from gati.cli.loader import load_app
 from gati.core.envelopes import RequestEnvelope
+from gati.policy import AuthOutcome, Principal
 from gati.replay import Replayer
 from gati.store import Store, open_store
 from gati.testing import GatiTestClient, Result
@@ -367,7 +368,10 @@ async def test_an_unhealthy_version_sends_its_clients_to_a_healthy_one(
 # The users example, in process: v2 routes have the example's hooks, and v1 clients keep
 # working when v1 is retired.
 
-KEY = {"authorization": "Bearer k-123456"}
+# What the gateway puts in the envelope for a valid and for a wrong API key (the
+# example's auth is a route policy, decided by the worker from this outcome).
+KEY = AuthOutcome(Principal("api-key", "api_key"))
+BAD_KEY = AuthOutcome(None, "invalid_api_key", "the credentials are not valid")
 GRACE = {"id": 3, "first_name": "Grace", "last_name": "Brewster Hopper",
          "email": "grace@example.com"}
 
@@ -387,7 +391,7 @@ class _Inactive:
 
 def _users_client() -> GatiTestClient:
     return GatiTestClient(
-        users_app, secrets={"USERS_API_KEY": "k-123456"},
+        users_app,
         modules={
             "db": {"insert_person": GRACE, "get_person": GRACE,
                    "update_person": {**GRACE, "last_name": "Hopper"}},
@@ -398,18 +402,19 @@ def _users_client() -> GatiTestClient:
 
 async def _send(
     client: GatiTestClient, method: str, path: str, version: str | None,
-    body: Any = None, headers: dict[str, str] | None = None,
+    body: Any = None, auth: AuthOutcome | None = None,
 ) -> Result:
     """A request as the gateway makes it, with the version preference set."""
     now = client.clock.now_us()
-    hdrs = [(k, v) for k, v in (headers or {}).items()]
+    hdrs: list[tuple[str, str]] = []
     if body is not None:
         hdrs.append(("content-type", "application/json"))
     return await client.send(RequestEnvelope(
         request_id=str(uuid.uuid4()), gateway_id="gw-test", reply_topic="gati.replies.gw-test",
         reply_partition=0, received_at_us=now, deadline_at_us=now + 30_000_000,
         method=method, path=path, query="", headers=tuple(hdrs),
-        body=b"" if body is None else json.dumps(body).encode(), version_pref=version))
+        body=b"" if body is None else json.dumps(body).encode(), version_pref=version,
+        auth=auth))
 
 
 def _hooks(result: Result) -> list[str]:
@@ -420,19 +425,19 @@ def _hooks(result: Result) -> list[str]:
 async def test_the_examples_v2_routes_run_its_hooks_and_auth() -> None:
     client = _users_client()
     body = {"firstName": "Grace", "lastName": "Brewster Hopper", "email": "grace@example.com"}
-    refused = await _send(client, "POST", "/users", "v2", body)
+    refused = await _send(client, "POST", "/users", "v2", body, BAD_KEY)
     assert refused.status == 401 and "www-authenticate" in refused.headers
     created = await _send(client, "POST", "/users", "v2", body, KEY)
     assert created.status == 201, created.text
     assert created.json() == {"id": 3, **body}
     assert created.headers["location"] == "/users/3" and "server-timing" in created.headers
-    assert _hooks(created) == ["authenticate", "timing_start", "timing_end", "audit"]
+    assert _hooks(created) == ["timing_start", "timing_end", "audit"]
     db = client.modules["db"]
     assert [(c.method, c.args) for c in db.calls] == [
         ("insert_person", ("Grace", "Brewster Hopper", "grace@example.com"))]
     read = await _send(client, "GET", "/users/3", "2025-07-01")
     assert read.status == 200 and read.json() == {"id": 3, **body}
-    assert _hooks(read) == ["authenticate", "timing_start", "timing_end"]
+    assert _hooks(read) == ["timing_start", "timing_end"]
     assert "server-timing" in read.headers
 
 
@@ -445,10 +450,10 @@ async def test_the_examples_v1_clients_are_served_by_v2_once_v1_is_retired() -> 
     assert created.json() == {"id": 3, **v1_body}  # v1's shape, from v2's handler
     assert [(e.stage, json.loads(e.detail or "{}").get("direction")) for e in created.events
             if e.stage == "transform"] == [("transform", "request"), ("transform", "response")]
-    assert _hooks(created) == ["authenticate", "timing_start", "timing_end", "audit"]
-    # An answer a catch hook gives (401) is not a v2 user: it passes down unchanged.
-    refused = await _send(client, "POST", "/users", "v1", v1_body)
-    assert refused.status == 401 and refused.json()["error"]["code"] == "unauthorized"
+    assert _hooks(created) == ["timing_start", "timing_end", "audit"]
+    # A refusal (401) is not a v2 user: it passes down unchanged.
+    refused = await _send(client, "POST", "/users", "v1", v1_body, BAD_KEY)
+    assert refused.status == 401 and refused.json()["error"]["code"] == "invalid_api_key"
     renamed = await _send(client, "PATCH", "/users/3", "v1", {"name": "Grace Hopper"}, KEY)
     assert renamed.status == 200 and renamed.json() == {
         "id": 3, "name": "Grace Hopper", "email": "grace@example.com"}

@@ -151,7 +151,7 @@ def test_cli_one_request_and_a_window_against_v2(tmp_path: Path) -> None:
     assert window.exit_code == 1, window.output
     assert "replayed 22 requests" in window.output and "0 failed" in window.output
     assert "validation_failed" not in window.output
-    assert f"DIVERGED {ids['create v1']}: effect 3 (step 10): recorded db.insert_user(" \
+    assert f"DIVERGED {ids['create v1']}: effect 2 (step 7): recorded db.insert_user(" \
         in window.output
 
     raw = _cli(url, "--since", "2000-01-01", "--version", "v2", "--raw")
