@@ -4,8 +4,10 @@ believes about the workers. Each test has topics of its own (a unique prefix).""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -78,10 +80,35 @@ async def test_a_worker_keeps_the_table_while_it_is_republished_and_lifts_it_aft
             {"wk-a": ["g-1"]}
         assert [g.gate_id for g in gates.gates()] == ["g-1"]  # the malformed gate left out
 
-        # A decision for another worker's pause is not this worker's to take.
+        assert not playground.decide("pause-1@wk-a", Decision("resume"))  # none paused yet
+        lctx = _Lctx({"audited": True})
+        held = asyncio.create_task(gates.at(_Scope(), {}, "/orders", lctx, "before",
+                                            "handler"))
+
+        async def paused() -> list[str]:
+            return [p.pause_id for p in playground.paused()]
+
+        [pause_id] = await eventually(paused, within=20, what="the pause reported")
+        local = pause_id.split("@")[0]
+        # A decision for another worker's pause is not this worker's to take: still
+        # paused once the table sent after it (same partition, so read later) is in.
         await log.send(control, encode({"type": "decide", "worker_id": "wk-b",
-                                        "pause_id": "pause-1", "action": "abort"}))
-        assert not playground.decide("pause-1@wk-a", Decision("resume"))  # none paused
+                                        "pause_id": local, "action": "abort"}))
+        await log.send(control, encode({"type": "gates", "playground": "pg-mark",
+                                        "gates": [_gate("g-mark").to_json()]}))
+
+        async def marked() -> bool:
+            return "g-mark" in playground.in_force().get("wk-a", [])
+
+        assert await eventually(marked, within=20, what="the later table applied")
+        assert not held.done() and [p.pause_id for p in gates.paused()] == [local]
+        assert playground.decide(pause_id, Decision("resume", {"audited": "remotely"}))
+        await playground.flush()
+        await asyncio.wait_for(held, 20)
+        assert lctx.values == {"audited": "remotely"}
+        assert not playground.decide(pause_id, Decision("resume"))  # answered already
+        await log.send(control, encode({"type": "gates", "playground": "pg-mark",
+                                        "gates": []}))
 
         clock.now += TABLE_TTL_S + 1  # nobody republished: the table is lifted
         assert await eventually(lambda: _no_gates(gates), within=20,
@@ -104,6 +131,37 @@ async def test_a_production_worker_starts_no_control_consumer(log: KafkaLog) -> 
     allowed = await start_gate_control(pipeline, log, settings, {"GATI_DEBUG_GATES": "1"})
     assert allowed is not None and pipeline.gates is not None
     await allowed.stop()
+
+
+class _Scope:
+    """What a gate records on: here, only that it did."""
+
+    request_id = "r-1"
+    handler_id = "demo.create_order"
+
+    def __init__(self) -> None:
+        self.stages: list[str] = []
+
+    def record(self, stage: Any, *, status: int | None = None,
+               error_code: str | None = None, detail: Any = None) -> None:
+        self.stages.append(str(stage))
+
+
+class _Lctx:
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.values = dict(values)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.values.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def delete(self, key: str) -> None:
+        self.values.pop(key, None)
+
+    def keys(self) -> list[str]:
+        return list(self.values)
 
 
 async def _no_gates(gates: DebugGates) -> bool:
