@@ -7,6 +7,13 @@ envelope. Whether the route needs one is the worker's decision, from the record.
 JWKS keys are fetched asynchronously at start and cached; a token naming a ``kid`` the
 cache lacks triggers one refresh (at most every ``jwks_min_refresh_s``, so a stream of
 forged kids cannot make the gateway hammer the key server), never a fetch per request.
+
+A token that verified is remembered (Envoy's JWT cache): a client sends the same token
+with every request until it expires, and verifying it again each time was most of the
+gateway's auth cost. A remembered verdict lasts until the token's ``exp`` (no leeway)
+and at most ``VERIFIED_TTL_S``; a key-set refresh forgets them all, so a key removed
+from the JWKS stops being honoured at the next refresh as before. Refusals are not
+remembered.
 """
 
 from __future__ import annotations
@@ -21,18 +28,33 @@ from typing import Any
 import httpx
 import jwt
 
-from gati.policy import AuthConfig, AuthOutcome, TokenRefused, UnknownKey, looks_like_jwt, verify
+from gati.policy import (
+    AuthConfig,
+    AuthOutcome,
+    TokenRefused,
+    UnknownKey,
+    looks_like_jwt,
+    verify_until,
+)
 
 log = logging.getLogger(__name__)
+
+# How long a verified token's verdict is kept at most, and how many are kept.
+VERIFIED_TTL_S = 60.0
+MAX_VERIFIED = 10_000
 
 
 class Authenticator:
     """Verifies a request's credentials against one app's ``AuthConfig``."""
 
     def __init__(self, config: AuthConfig, *,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self._monotonic = monotonic
+        self._wall = wall
+        # token -> (its outcome, until when it holds: epoch s); oldest first.
+        self._verified: dict[str, tuple[AuthOutcome, float]] = {}
         self._keys: dict[str, Any] = dict(config.jwt.public_keys) if config.jwt else {}
         self._digests = config.by_digest
         self._fetched_at: float | None = None
@@ -68,15 +90,28 @@ class Authenticator:
     async def _jwt(self, token: str) -> AuthOutcome:
         config = self.config.jwt
         assert config is not None
+        now = self._wall()
+        known = self._verified.get(token)
+        if known is not None and known[1] > now:
+            return known[0]
         try:
             try:
-                return AuthOutcome(verify(token, config, self._keys))
+                principal, exp = verify_until(token, config, self._keys)
             except UnknownKey:
                 await self._refresh_for_unknown_kid()
                 # Against the keys now at hand: this refresh's, or another request's.
-                return AuthOutcome(verify(token, config, self._keys))
+                principal, exp = verify_until(token, config, self._keys)
         except TokenRefused as exc:
             return AuthOutcome(None, exc.code, str(exc))
+        outcome = AuthOutcome(principal)
+        self._remember(token, outcome, min(exp, now + VERIFIED_TTL_S))
+        return outcome
+
+    def _remember(self, token: str, outcome: AuthOutcome, until: float) -> None:
+        self._verified.pop(token, None)
+        while len(self._verified) >= MAX_VERIFIED:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        self._verified[token] = (outcome, until)
 
     async def _refresh_for_unknown_kid(self) -> None:
         """Refresh the key set, or wait for the refresh in flight; nothing if the last
@@ -110,6 +145,7 @@ class Authenticator:
             keys = dict(self.config.jwt.public_keys)
             keys.update({k.key_id or "": k.key for k in jwks.keys})
             self._keys = keys
+            self._verified.clear()  # verdicts were made against the old key set
             self.refreshes += 1
             return True
 

@@ -10,7 +10,7 @@ from gati.policy._auth import ApiKey, AuthConfig, JWTConfig, hash_api_key
 from gati.policy._cors import CORS
 from gati.policy._decide import Denial, admit, authorize
 from gati.policy._idempotency import Answer, Claim, Verdict, judge, scope_of
-from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify
+from gati.policy._jwt import TokenRefused, UnknownKey, looks_like_jwt, verify, verify_until
 from gati.policy._principal import AuthOutcome, Principal
 from gati.policy._route import PolicyError, PolicyOptions, RateLimit, RoutePolicy
 
@@ -38,4 +38,5 @@ __all__ = [
     "looks_like_jwt",
     "scope_of",
     "verify",
+    "verify_until",
 ]

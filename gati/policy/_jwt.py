@@ -39,7 +39,14 @@ def looks_like_jwt(value: str) -> bool:
 
 
 def verify(token: str, config: JWTConfig, keys: Mapping[str, Any]) -> Principal:
-    """The principal a valid ``token`` names.
+    """The principal a valid ``token`` names (``verify_until`` without its expiry)."""
+    return verify_until(token, config, keys)[0]
+
+
+def verify_until(token: str, config: JWTConfig,
+                 keys: Mapping[str, Any]) -> tuple[Principal, float]:
+    """The principal a valid ``token`` names, and its ``exp`` (epoch seconds): how long a
+    caller may keep the verdict.
 
     ``keys``: verification keys by kid (``""`` for a key used by tokens without one).
 
@@ -71,7 +78,7 @@ def verify(token: str, config: JWTConfig, keys: Mapping[str, Any]) -> Principal:
     except jwt.PyJWTError as exc:
         raise TokenRefused("invalid_token", f"the token is not valid: {type(exc).__name__}"
                            ) from None
-    return _principal(claims, config)
+    return _principal(claims, config), float(claims["exp"])
 
 
 def _key(header: Mapping[str, Any], alg: str, config: JWTConfig,

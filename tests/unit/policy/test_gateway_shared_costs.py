@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,58 @@ async def test_concurrent_claims_share_statements_and_one_scope_has_one_owner(
         assert keys._claims.statements - before < 50
     finally:
         await keys.close()
+
+
+async def test_a_verified_token_is_remembered_until_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import jwt
+
+    import gati.gateway.auth as auth
+    from gati.policy import AuthConfig, JWTConfig
+
+    secret = "s" * 40
+    config = AuthConfig.of(jwt=JWTConfig(algorithms=("HS256",), secret=secret, leeway_s=0))
+    now = [1_000_000.0]
+    authenticator = auth.Authenticator(config, wall=lambda: now[0])
+    verified: list[str] = []
+    real = auth.verify_until
+
+    def counting(token: str, *args: Any) -> Any:
+        verified.append(token)
+        return real(token, *args)
+
+    token = jwt.encode({"sub": "ann", "exp": int(now[0]) + 30}, secret, algorithm="HS256")
+    forged = jwt.encode({"sub": "ann", "exp": int(now[0]) + 90}, "x" * 40, algorithm="HS256")
+    monkeypatch.setattr(auth, "verify_until", counting)
+    monkeypatch.setattr(jwt.api_jwt, "datetime", _FrozenDatetime(now))
+    headers = [("authorization", f"Bearer {token}")]
+    first = await authenticator.authenticate(headers)
+    assert first is not None and first.principal is not None
+    assert await authenticator.authenticate(headers) == first
+    assert len(verified) == 1  # the second request was not verified again
+    now[0] += 31  # past exp: verified again, and refused
+    late = await authenticator.authenticate(headers)
+    assert late is not None and late.error == "token_expired"
+    assert len(verified) == 2
+    for _ in range(2):  # refusals are not remembered
+        bad = await authenticator.authenticate([("authorization", f"Bearer {forged}")])
+        assert bad is not None and bad.error == "invalid_token"
+    assert len(verified) == 4
+
+
+class _FrozenDatetime:
+    """PyJWT's clock (``datetime.now(tz=...)``) reading the test's ``now``."""
+
+    def __init__(self, now: list[float]) -> None:
+        self._now = now
+
+    def now(self, tz: object = None) -> object:
+        from datetime import UTC, datetime
+
+        return datetime.fromtimestamp(self._now[0], UTC)
+
+    def __getattr__(self, name: str) -> object:
+        from datetime import datetime
+
+        return getattr(datetime, name)
