@@ -51,6 +51,10 @@ _REPLAY_BODY = {"type": "object", "additionalProperties": False, "properties": {
 _GATE_PATHS: dict[str, Any] = {
     "/api/gates": {
         "get": {"summary": "Debug gates set and requests paused at them",
+                "description": "available (false without workers to steer), allowed, "
+                               "gates (each with armed_on: the workers it is in force "
+                               "on), workers (gate ids in force by worker) and paused "
+                               "(with worker_id on Kafka workers)",
                 "responses": _ok("gates and paused requests")},
         "post": {"summary": "Set a gate: {point, target, handler_id or path, header?, "
                             "debug_only?, timeout_s?}",
