@@ -15,8 +15,11 @@ recording is the same for both kinds, so it is left out of the difference):
 sequential calls per kind (latency p50 / p99), then ``--calls`` calls at
 ``--concurrency`` to one module process (calls/s). Medians over the rounds; ``--runs``
 repeats the whole (fresh module processes each time), since one run on a shared 2-core
-machine says little. Writes ``bench/results/<stamp>-module-calls.json`` and ``.md``
-(with the commit measured and the load average around each run) and prints the markdown.
+machine says little. ``--against REV`` alternates each run with one of a snapshot of
+REV's ``gati/`` and example modules (built by its own ``scripts/modules.sh``), so a change
+is measured against its base under the same load. Writes
+``bench/results/<stamp>-module-calls.json`` and ``.md`` (with the commit measured and the
+load average around each run) and prints the markdown.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+# Where gati and the example modules come from: this tree, or a snapshot (``--against``).
+SOURCE = Path(os.environ.get("GATI_BENCH_SOURCE", ROOT))
+sys.path.insert(0, str(SOURCE))
 
 from gati.modules import ProcessModule, load_spec  # noqa: E402
 
@@ -77,8 +82,8 @@ async def _throughput(call: Call, n: int, concurrency: int) -> float:
 
 
 async def main(args: argparse.Namespace) -> dict[str, Any]:
-    ids = load_spec(ROOT / "examples/users/modules/ids/gati-module.toml")
-    avatar = load_spec(ROOT / "examples/users/modules/avatar/gati-module.toml")
+    ids = load_spec(SOURCE / "examples/users/modules/ids/gati-module.toml")
+    avatar = load_spec(SOURCE / "examples/users/modules/avatar/gati-module.toml")
     go, go_free, node = (ProcessModule(ids), ProcessModule(replace(ids, sandbox=False)),
                          ProcessModule(avatar))
     for m in (go, go_free, node):
@@ -132,21 +137,66 @@ def _commit() -> str:
     return out.stdout.strip() + (" (modules edited since)" if dirty else "")
 
 
+def _one_run(args: argparse.Namespace) -> dict[str, Any]:
+    before = os.getloadavg()[0]
+    result = asyncio.run(main(args))
+    result["load_1m"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+    return result
+
+
+def _snapshot(rev: str) -> tuple[str, Path]:
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout.strip()
+    dest = RESULTS / "tmp" / f"modules-src-{sha}"
+    if not (dest / "gati").is_dir():
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha, "gati", "examples/users/modules",
+                                  "scripts/modules.sh"], cwd=ROOT, check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    subprocess.run([str(dest / "scripts/modules.sh")], check=True)
+    return sha, dest
+
+
+def _run_from(source: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """One run in a process importing gati from ``source``."""
+    out = RESULTS / "tmp" / "module-calls-run.json"
+    subprocess.run([sys.executable, __file__, "--one-run-to", str(out), "--rounds",
+                    str(args.rounds), "--calls", str(args.calls), "--concurrency",
+                    str(args.concurrency)], check=True,
+                   env={**os.environ, "GATI_BENCH_SOURCE": str(source)})
+    result: dict[str, Any] = json.loads(out.read_text())
+    return result
+
+
 def run_all(args: argparse.Namespace) -> dict[str, Any]:
-    runs = []
-    for _ in range(args.runs):
-        before = os.getloadavg()[0]
-        result = asyncio.run(main(args))
-        result["load_1m"] = [round(before, 2), round(os.getloadavg()[0], 2)]
-        runs.append(result)
-    return {"commit": _commit(), "cpus": os.cpu_count(), "runs": runs}
+    against = None if args.against is None else _snapshot(args.against)
+    runs, base_runs = [], []
+    for i in range(args.runs):
+        if against is None:
+            runs.append(_one_run(args))
+            continue
+        # Alternate which goes first, so neither always meets the same moment of load.
+        if i % 2:
+            runs.append(_run_from(ROOT, args))
+        base_runs.append(_run_from(against[1], args))
+        if not i % 2:
+            runs.append(_run_from(ROOT, args))
+    return {"commit": _commit(), "cpus": os.cpu_count(), "runs": runs,
+            "against": None if against is None else against[0], "against_runs": base_runs}
 
 
 def report(results: dict[str, Any]) -> str:
-    parts = [f"Measured at {results['commit']} on {results['cpus']} CPUs."]
+    parts = [f"Measured at {results['commit']} on {results['cpus']} CPUs"
+             + (f", each run paired with one of {results['against']}."
+                if results.get("against") else ".")]
     for i, run in enumerate(results["runs"], 1):
         parts.append(f"\n### run {i} (1-minute load average {run['load_1m'][0]} before, "
                      f"{run['load_1m'][1]} after)\n\n{markdown(run)}")
+        if results.get("against"):
+            base = results["against_runs"][i - 1]
+            parts.append(f"\n{results['against']}, same pairing (load {base['load_1m'][0]}"
+                         f" before, {base['load_1m'][1]} after):\n\n{markdown(base)}")
     return "\n".join(parts)
 
 
@@ -156,9 +206,15 @@ if __name__ == "__main__":
     parser.add_argument("--calls", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--against", metavar="REV", help="pair each run with one of REV")
+    parser.add_argument("--one-run-to", type=Path, help=argparse.SUPPRESS)
+    options = parser.parse_args()
+    if options.one_run_to is not None:  # a run of --against, in its own process
+        options.one_run_to.write_text(json.dumps(_one_run(options)))
+        sys.exit(0)
     subprocess.run([str(ROOT / "scripts/sandbox.sh")], check=True)
     subprocess.run([str(ROOT / "scripts/modules.sh")], check=True)
-    result = run_all(parser.parse_args())
+    result = run_all(options)
     stamp = time.strftime("%Y-%m-%d-%H%M")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{stamp}-module-calls.json").write_text(json.dumps(result, indent=2))
