@@ -66,7 +66,8 @@ async def test_a_client_alternating_between_gateways_gets_the_limit_and_no_more(
             await c.aclose()
     admitted = [r for r in got if r.status_code == 200]
     refused = [r for r in got if r.status_code == 429]
-    # Tolerance 0: the counter is one row, incremented atomically by every gateway.
+    # Tolerance 0 under 100 per window (docs/policies.md, "How exact a rate limit is"):
+    # a lease of one hit, so every hit is counted in the one row all gateways share.
     assert len(admitted) == LIMIT and len(refused) == 2 * LIMIT, [r.status_code for r in got]
     assert got[:LIMIT] == admitted  # the first N in the window, whichever gateway
     assert all(r.status_code == 200 for r in bob)

@@ -167,3 +167,25 @@ class _FrozenDatetime:
         from datetime import datetime
 
         return getattr(datetime, name)
+
+
+async def test_the_fixed_window_edge_admits_up_to_twice_the_limit_across_a_boundary(
+    store: Store,
+) -> None:
+    """docs/policies.md, "How exact a rate limit is": at most N in each window, but a
+    window opens at the first hit after the last one ended, so N at the end of one and N
+    at the start of the next pass within a second; never more than 2N in a window's
+    length, since such an interval meets at most two windows."""
+    now = [1000.0]
+    app = _app()
+    limits = RateLimits(SqlCounters(store.engine, clock=lambda: now[0]), app)
+    assert await limits.check(_env(0)) is None  # opens the window [1000, 1060)
+    now[0] = 1059.5
+    late = [await limits.check(_env(i)) is None for i in range(LIMIT)]
+    assert sum(late) == LIMIT - 1  # the window's N, all but one in its last half second
+    now[0] = 1060.0  # a new window
+    early = [await limits.check(_env(i)) is None for i in range(LIMIT + 1)]
+    assert sum(early) == LIMIT
+    assert sum(late) + sum(early) == 2 * LIMIT - 1  # within 0.5 s of each other
+    now[0] = 1119.0  # still the second window: nothing more until 1120
+    assert await limits.check(_env(0)) is not None
