@@ -26,6 +26,7 @@ from gati.gateway.auth import Authenticator
 from gati.gateway.bodies import TypedBodies
 from gati.gateway.idempotency import IdempotencyKeys
 from gati.gateway.ratelimit import RateLimits, SqlCounters
+from gati.gateway.server import guarded_http
 from gati.log.memory import MemoryLog
 from gati.observability import PrometheusMetrics, configure_tracing
 from gati.observability.tracing import OtelTracer
@@ -63,7 +64,7 @@ async def run_dev(
     try:
         dev = await _build(app, settings, store, runtime, security, metrics)
         await _serve(dev, _server(_described(app, store, settings, _with_playground(
-            dev, app, store, settings, host)), host, port), ready)
+            dev, app, store, settings, host)), host, port, settings.header_timeout_s), ready)
     finally:
         await runtime.close()
         await store.close()
@@ -127,9 +128,10 @@ def _with_playground(dev: _Dev, app: App, store: Store, settings: Settings,
     return Mounted(dev.gateway, PlaygroundServer(playground, token=token))
 
 
-def _server(gateway: Any, host: str, port: int) -> uvicorn.Server:
+def _server(gateway: Any, host: str, port: int, header_timeout_s: float) -> uvicorn.Server:
+    # The gateway server's header deadline: slow clients are cut off here too.
     return uvicorn.Server(uvicorn.Config(
-        gateway, http="httptools", host=host, port=port, lifespan="on",
+        gateway, http=guarded_http(header_timeout_s), host=host, port=port, lifespan="on",
         log_level="warning", access_log=False))
 
 

@@ -1,6 +1,7 @@
 """Slow clients do not hold the gateway (issue 18): 200 connections sending their
 headers one byte per second while normal clients are served, each cut off at the header
-deadline; a body that trickles past its deadline is answered 408 and recorded."""
+deadline; a body that trickles past its deadline is answered 408 and recorded. On
+``gati gateway`` and on ``gati dev`` alike (both serve with ``gati.gateway.server``)."""
 
 from __future__ import annotations
 
@@ -18,10 +19,11 @@ SLOW = 200
 HEADER_TIMEOUT_S = 3
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["embedded", "kafka"])
 def system(request: pytest.FixtureRequest,
            tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    s = start_system("kafka", tmp_path_factory.mktemp("slow"), request, app=APP,
+    s = start_system(request.param, tmp_path_factory.mktemp(f"slow-{request.param}"),
+                     request, app=APP,
                      GATI_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S), GATI_BODY_TIMEOUT_S="2")
     yield s
     s.stop()
