@@ -1,7 +1,8 @@
 """The playground's side of debug gates: set, list and lift gates; answer paused requests.
 
 Gates live in the worker (``gati.core.gates.DebugGates``); the playground reaches them
-only when it runs in the worker's process (``gati dev``). Everything a client sends is
+in the worker's process (``gati dev``) or, as ``gati playground``, over the workers'
+control topic (``gati.playground.remote``). Everything a client sends is
 checked against the app first (the handler exists, the hook is one of its hooks), so a
 gate that could never match is refused with the field at fault, and nothing is set.
 """
