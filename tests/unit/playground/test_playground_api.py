@@ -219,6 +219,9 @@ async def _empty(store: Store) -> Store:
     (json.dumps({"format": "gati.record", "format_version": 1, "request": {
         "request_id": "x", "steps": "no"}}).encode(), 400, "request.steps"),
     (b"{" + b" " * (MAX_IMPORT_BYTES + 1) + b"}", 413, "body"),
+    (json.dumps({"format": "gati.record", "format_version": 1, "request": {
+        "request_id": "x", "steps": [], "log_offset": "12"}}).encode(), 400,
+     "request.log_offset"),
 ])
 async def test_bad_imports_are_clear_errors(client: httpx.AsyncClient, content: bytes,
                                             status: int, field: str) -> None:
