@@ -104,6 +104,7 @@ class ClaimBatches:
         self._pending: list[tuple[dict[str, Any], asyncio.Future[bool]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self._conn: AsyncConnection | None = None
+        self._driver: Any = None  # the asyncpg connection under _conn
         self.statements = 0  # INSERTs made (the bench reads it)
 
     async def insert(self, row: dict[str, Any]) -> bool:
@@ -161,7 +162,8 @@ class ClaimBatches:
                             return {r.scope for r in await conn.execute(insert)}
                     if self._conn is None:
                         self._conn = await self._autocommit.connect()
-                    return await self._insert_pg(self._conn, rows)
+                        self._driver = (await self._conn.get_raw_connection()).driver_connection
+                    return await self._insert_pg(self._driver, rows)
                 except Exception as exc:
                     await self._drop()
                     # A connection lost since the last batch: once more on a new one (a
@@ -171,16 +173,14 @@ class ClaimBatches:
         raise AssertionError("unreachable")
 
     @staticmethod
-    async def _insert_pg(conn: AsyncConnection, rows: list[dict[str, Any]]) -> set[str]:
+    async def _insert_pg(driver: Any, rows: list[dict[str, Any]]) -> set[str]:
         """One constant statement, prepared once by asyncpg, whatever the batch's size:
         the profile showed SQLAlchemy compiling a multi-row INSERT per request."""
-        raw = await conn.get_raw_connection()
         columns = [[row[c] for row in rows] for c in _CLAIM_COLUMNS]
-        found = await raw.driver_connection.fetch(_PG_CLAIM, *columns)  # type: ignore[union-attr]
-        return {r["scope"] for r in found}
+        return {r["scope"] for r in await driver.fetch(_PG_CLAIM, *columns)}
 
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        conn, self._conn, self._driver = self._conn, None, None
         if conn is not None:
             with contextlib.suppress(Exception):
                 await conn.close()
