@@ -36,6 +36,22 @@ async def test_a_frame_round_trips_and_a_bad_one_is_named() -> None:
         await p.read_frame(_reader(b"\x00\x00"), 1024)
 
 
+def test_frames_are_decoded_however_the_pipe_splits_or_joins_them() -> None:
+    """The worker's decoder is fed what each pipe read returns: parts of a frame, several
+    frames, or a frame and the start of the next."""
+    messages = [p.result(i, {"text": "é" * i}) for i in range(1, 6)]
+    stream = b"".join(p.encode(m) for m in messages)
+    for step in (1, 3, 7, len(stream)):
+        decoder = p.FrameDecoder(1024)
+        out = [m for i in range(0, len(stream), step) for m in decoder.feed(stream[i:i + step])]
+        assert out == messages, step
+    # A header over the limit is refused before its body has arrived.
+    with pytest.raises(ModuleProtocolError, match="frame of 4096 bytes is over the limit"):
+        p.FrameDecoder(1024).feed(struct.pack(">I", 4096) + b"{")
+    with pytest.raises(ModuleProtocolError, match="not JSON"):
+        p.FrameDecoder(1024).feed(struct.pack(">I", 3) + b"{x}")
+
+
 def test_a_handshake_must_state_itself_in_protocol_1() -> None:
     good = {"name": "ids", "version": "1", "protocol": 1,
             "methods": {"f": {"params": [{"name": "x", "schema": {"type": "string"}}],
