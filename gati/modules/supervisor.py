@@ -127,6 +127,7 @@ class ProcessModule:
             await asyncio.gather(self._restarting, return_exceptions=True)
         if self._current is not None:
             await self._current.close()
+        await self.broker.close()
 
     async def reload(self) -> Handshake:
         """A new process takes new calls once it has shaken hands; the old one finishes
