@@ -30,11 +30,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import jwt
 
 from bench.harness.load import closed_loop
-from bench.harness.results import RESULTS, machine, median_spread, run_dir, stamp, table, write_json
+from bench.harness.procs import use_gati_ref
+from bench.harness.results import (
+    RESULTS,
+    TMP,
+    machine,
+    median_spread,
+    run_dir,
+    stamp,
+    table,
+    write_json,
+)
 from bench.harness.sampler import Sample, sample
 from bench.harness.services import start_kafka
 
-APP = "bench/policies_app.py:app"
+# By absolute path: with --gati-ref the processes run from a snapshot without bench/.
+APP = f"{Path(__file__).resolve().with_name('policies_app.py')}:app"
 SECRET = "bench-secret-" + os.urandom(16).hex()  # 45 bytes: over HS256's 32
 
 
@@ -60,6 +71,7 @@ def _cpu_ms(s: Sample, answered: int, names: tuple[str, ...] | None) -> float:
 
 
 async def main(args: argparse.Namespace) -> None:
+    ref = use_gati_ref(args.gati_ref, TMP) if args.gati_ref else None
     tmp = run_dir("policies")
     system = await start_kafka(APP, tmp, extra_env={"BENCH_JWT_SECRET": SECRET})
     modes = ("on", "auth", "off") if args.auth_only else ("on", "off")
@@ -100,15 +112,16 @@ async def main(args: argparse.Namespace) -> None:
     per_round = [round(a / b, 3) for a, b in zip(rps["on"], rps["off"], strict=False) if b]
     out = RESULTS / f"{stamp()}-policies"
     write_json(out.with_suffix(".json"), {"machine": machine(), "args": vars(args),
+                                          "gati_ref": ref,
                                           "summary": summary, "rps": rps, "p99_ms": p99,
                                           "cpu_ms_per_request": cpu,
                                           "ratio_per_round": per_round})
     md = "\n".join([
         "# Policies on / off (issue 18)", "",
         f"wrk, {args.concurrency} connections, {args.requests} requests per mode and round, "
-        f"{args.repeats} rounds, medians. CPU ms per answered request over the measured "
-        "phase: all processes (gateway, worker, recorder, Kafka, Postgres), the gateway, "
-        "Postgres.", "",
+        f"{args.repeats} rounds, medians; gati at {ref or 'the working tree'}. CPU ms "
+        "per answered request over the measured phase: all processes (gateway, worker, "
+        "recorder, Kafka, Postgres), the gateway, Postgres.", "",
         table(["mode", "req/s", "p99 ms", "CPU ms/req", "gateway", "postgres"], [
             [m, summary[m]["rps"]["median"], summary[m]["p99_ms"]["median"],
              *(summary[m][f"cpu_ms_{g}"]["median"] for g in CPU_GROUPS)]
@@ -125,6 +138,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--warmup", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=4)
+    parser.add_argument("--gati-ref", default=None,
+                        help="run gati (and examples/) as at this git ref, e.g. HEAD")
     parser.add_argument("--auth-only", action="store_true",
                         help="also measure POST /users-auth: the JWT alone")
     asyncio.run(main(parser.parse_args()))
