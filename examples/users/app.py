@@ -4,7 +4,8 @@ Optional, all from the environment: an API key turns on auth for every request b
 (the route policy ``auth="required"``, checked by the gateway: docs/policies.md):
 ``USERS_API_KEY_SHA256``, the key's ``sha256:<hex>`` digest (``gati.policy.hash_api_key``;
 two, comma-separated, while a key is rotated), or ``USERS_API_KEY``, the key itself,
-hashed at import. ``USERS_SMTP_HOST``/``USERS_SMTP_PORT`` (and ``USERS_SMTP_USER`` with
+hashed at import (replay with the same setting: whether a write needs a key is
+configuration). ``USERS_SMTP_HOST``/``USERS_SMTP_PORT`` (and ``USERS_SMTP_USER`` with
 the secret ``USERS_SMTP_PASSWORD``) make ``POST /users`` send a welcome mail.
 
 Two versions of the API live side by side (Timescape, docs/timescape.md): v1
