@@ -88,7 +88,11 @@ class KafkaLog:
                 with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(new)
                 await _await_leaders(admin, [t.name for t in new], self.start_timeout_s)
-            await _reconcile_configs(admin, [t for t in topics if t.name in existing and t.configs])
+            # Every declared topic, not only those listed as existing: a topic created a
+            # moment ago by another process may be missing from this broker's metadata
+            # yet (create then says it exists), and must get the settings all the same.
+            # One created here already has them, so reconciling it changes nothing.
+            await _reconcile_configs(admin, [t for t in topics if t.configs])
         except (KafkaError, OSError, TimeoutError) as exc:
             raise BackendUnavailable(f"cannot create topics on {self.bootstrap}: {exc!r}") from exc
         finally:
