@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from gati.core.envelopes import RequestEnvelope
+from gati.observability import OtelTracer
 from gati.store import Store, open_store
 
 NOW_US = 1_750_000_000_000_000  # a fixed "now" for the fake clock
@@ -84,3 +88,18 @@ async def _eventually(probe: Probe, *, within: float = 5.0, what: str = "conditi
 @pytest.fixture
 def eventually() -> Callable[..., Awaitable[Any]]:
     return _eventually
+
+
+# A tracer whose finished spans the test reads back: the tracing tests of gateway,
+# pipeline and the port itself share it.
+@pytest.fixture
+def exporter() -> Iterator[InMemorySpanExporter]:
+    yield InMemorySpanExporter()
+
+
+@pytest.fixture
+def tracer(exporter: InMemorySpanExporter) -> Iterator[OtelTracer]:
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield OtelTracer(provider)
+    provider.shutdown()

@@ -5,12 +5,10 @@ or not (replay compares the record, so tracing must never change it)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -25,19 +23,6 @@ MakeEnvelope = Callable[..., RequestEnvelope]
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 GATEWAY_SPAN = "00f067aa0ba902b7"
 SECRET = "s3cr3t-token-value"
-
-
-@pytest.fixture
-def exporter() -> Iterator[InMemorySpanExporter]:
-    yield InMemorySpanExporter()
-
-
-@pytest.fixture
-def tracer(exporter: InMemorySpanExporter) -> Iterator[OtelTracer]:
-    provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield OtelTracer(provider)
-    provider.shutdown()
 
 
 class Vault:
