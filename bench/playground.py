@@ -29,12 +29,11 @@ from typing import Any
 
 import httpx
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import create_async_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.harness.services import create_database, drop_database, pg_url  # noqa: E402
 from gati.core.context import ModuleEntry, Services  # noqa: E402
 from gati.core.effects import CallPolicy  # noqa: E402
 from gati.core.envelopes import LifecycleEvent, RequestEnvelope  # noqa: E402
@@ -46,7 +45,6 @@ from gati.playground.server import uvicorn_server  # noqa: E402
 from gati.store import Store, open_store  # noqa: E402
 from tests.apps.playground_app import Stock, build  # noqa: E402
 
-ADMIN = "postgresql+asyncpg://gati:gati@127.0.0.1:5432/gati"
 IDS = RequestIdGenerator()
 
 
@@ -143,10 +141,8 @@ async def tail(store: Store, url: str, rate: int, seconds: float) -> dict[str, A
 
 async def main(n: int, rate: int, tail_seconds: float) -> dict[str, Any]:
     name = f"gati_bench_pg_{uuid.uuid4().hex[:8]}"
-    admin = create_async_engine(ADMIN, isolation_level="AUTOCOMMIT")
-    async with admin.connect() as conn:
-        await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN).set(database=name).render_as_string(hide_password=False)
+    await create_database(name)
+    url = pg_url(name, driver="asyncpg")
     store = await open_store(url, migrate_first=True)
     try:
         t = time.perf_counter()
@@ -185,9 +181,7 @@ async def main(n: int, rate: int, tail_seconds: float) -> dict[str, Any]:
                 "http": over_http, "tail": live}
     finally:
         await store.close()
-        async with admin.connect() as conn:
-            await conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        await admin.dispose()
+        await drop_database(name)
 
 
 async def _deep_cursor(pg: Playground) -> str | None:
