@@ -5,11 +5,10 @@ aiokafka consumer in the same run. Both engines run the same ``Processor`` (pipe
 lifecycle batch, reply, effect journal) over the same backlog of ``N`` requests of the
 peers app (``bench/peers/gati_app.py``: a ~1.2 KB order, ~60 µs of handler CPU):
 
-- ``faust``: ``gati worker bench.peers.gati_app:app``, as deployed;
-- ``aiokafka``: this file's ``--serve`` mode: the same parts the faust worker prepares
-  (``gati.worker.faust_worker._Parts``), consumed by ``gati.worker.loop.LogWorker``
-  over ``KafkaLog``'s group subscription (fetch up to ``worker_concurrency`` records,
-  run them concurrently, commit when all fetched have finished).
+- ``faust``: ``gati worker bench.peers.gati_app:app`` with ``GATI_WORKER_ENGINE=faust``;
+- ``aiokafka``: the same command with ``GATI_WORKER_ENGINE=aiokafka``
+  (``gati.worker.kafka_worker``: ``LogWorker`` over ``KafkaLog``'s group subscription,
+  static membership, revocation that waits for in-flight requests, commits every 0.5 s).
 
 Each run gets its own topics and database; the backlog is produced before the worker
 starts, so the figure is the worker draining it at full speed: replies per second and
@@ -56,7 +55,6 @@ from gati.wiring import Role, topics  # noqa: E402
 
 APP = "bench.peers.gati_app:app"
 GATI = str(ROOT / ".venv" / "bin" / "gati")
-SELF = str(Path(__file__).resolve())
 
 
 async def backlog(settings: Settings, n: int) -> None:
@@ -110,9 +108,8 @@ async def one_run(engine: str, n: int, tmp: Path) -> dict[str, Any]:
     proc: Proc | None = None
     try:
         await backlog(settings, n)
-        argv = ([GATI, "worker", APP] if engine == "faust"
-                else [sys.executable, SELF, "--serve"])
-        proc = Proc(engine, argv, env, tmp / f"{engine}-{tag}.log").start()
+        proc = Proc(engine, [GATI, "worker", APP], {**env, "GATI_WORKER_ENGINE": engine},
+                    tmp / f"{engine}-{tag}.log").start()
         worker, broker = psutil.Process(proc.pid), _broker()
         await offsets.start()
         reply = settings.reply_topic(settings.effective_gateway_id())
@@ -141,24 +138,6 @@ async def one_run(engine: str, n: int, tmp: Path) -> dict[str, Any]:
         await drop_database(db)
 
 
-async def serve() -> None:
-    """The aiokafka engine: the faust worker's parts, consumed by a bare LogWorker."""
-    from gati.cli.loader import load_app
-    from gati.worker.faust_worker import _Parts
-    from gati.worker.loop import LogWorker
-
-    settings = from_env()
-    parts = _Parts(load_app(APP), settings, tracer=None, metrics=None, health=None,
-                   health_server=None)
-    processor, _ = await parts.prepare()
-    try:
-        await LogWorker(processor.handle, parts.out, topics=[settings.requests_topic],
-                        group=settings.worker_group,
-                        concurrency=settings.worker_concurrency).run()
-    finally:
-        await parts.close()
-
-
 async def main(n: int, rounds: int) -> dict[str, Any]:
     tmp = ROOT / "bench" / "results" / "tmp"
     tmp.mkdir(parents=True, exist_ok=True)
@@ -185,12 +164,8 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--requests", type=int, default=4000)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--out", help="write the result JSON here too")
     args = ap.parse_args()
-    if args.serve:
-        asyncio.run(serve())
-        sys.exit(0)
     result = asyncio.run(main(args.requests, args.rounds))
     text = json.dumps(result, indent=2)
     if args.out:

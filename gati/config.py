@@ -68,6 +68,10 @@ class Settings:
     # gets its result, so a request redelivered after its worker died is resumed, not
     # run again (docs/operations.md, "Delivery guarantees"). "off" prices it.
     journal: str = "on"
+    # What feeds records to the worker's Processor: "faust" (its agents) or "aiokafka"
+    # (a bare group consumer: 0.64x the worker CPU per request on the same backlog,
+    # bench/results/2026-12-02-worker-engine.md; docs/decisions.md "Worker engine").
+    worker_engine: str = "faust"
     secrets_dir: str = ""
     secrets_env_prefix: str = ""
     secrets_ttl_s: float = 60.0
@@ -214,6 +218,8 @@ def validate(s: Settings) -> Settings:
         raise bad("lifecycle", "must be 'on' or 'off'")
     if s.journal not in ("on", "off"):
         raise bad("journal", "must be 'on' or 'off'")
+    if s.worker_engine not in ("faust", "aiokafka"):
+        raise bad("worker_engine", "must be 'faust' or 'aiokafka'")
     if "://" not in s.database_url:
         raise bad("database_url", "is not a SQLAlchemy URL (e.g. postgresql+asyncpg://...)")
     if not s.kafka_bootstrap.strip():

@@ -26,6 +26,9 @@ from typing import IO, Any, TypeVar
 import httpx
 import pytest
 
+# The worker engine under test is the run's choice, as the backend is: the suite runs
+# with GATI_WORKER_ENGINE=aiokafka as well as the default.
+KEPT = {"GATI_WORKER_ENGINE"}
 ROOT = Path(__file__).resolve().parents[1]
 GATI = shutil.which("gati", path=str(Path(sys.executable).parent)) or "gati"
 T = TypeVar("T")
@@ -100,7 +103,7 @@ class Proc:
 
 
 def _base_env(extra: dict[str, str]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATI_") or k in KEPT}
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
     return env

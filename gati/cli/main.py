@@ -247,7 +247,7 @@ def _typed_bodies(app: App, settings: Settings) -> Callable[[], Awaitable[TypedB
 def worker(
     app: str, concurrency: int | None, worker_id: str | None, session_timeout: float | None
 ) -> None:
-    """Run APP's handlers: a faust agent on the requests topic.
+    """Run APP's handlers: a consumer of the requests topic (GATI_WORKER_ENGINE).
 
     Metrics are served on GATI_METRICS_PORT when it is set; spans go to
     GATI_OTLP_ENDPOINT when it is set.
@@ -255,8 +255,6 @@ def worker(
     from gati.cli.loader import load_app
     from gati.observability import PrometheusMetrics, configure_tracing
     from gati.observability.health import HEALTH_PATH, Health, HealthServer
-    from gati.worker.faust_worker import run_faust_worker
-
     settings = _settings(worker_concurrency=concurrency, worker_id=worker_id,
                          worker_session_timeout_s=session_timeout)
     the_app = load_app(app)
@@ -266,15 +264,20 @@ def worker(
               if settings.metrics_port else None)
     tracer = configure_tracing("gati-worker", settings.otlp_endpoint)
     click.echo(
-        f"gati worker {settings.effective_worker_id()} for {the_app.name} "
+        f"gati worker {settings.effective_worker_id()} ({settings.worker_engine}) for "
+        f"{the_app.name} "
         f"-> kafka {settings.kafka_bootstrap}"
         + (f", metrics and {HEALTH_PATH} on :{settings.metrics_port}"
            if server is not None else ""),
         err=True,
     )
+    if settings.worker_engine == "aiokafka":
+        from gati.worker.kafka_worker import run_kafka_worker as run
+    else:
+        from gati.worker.faust_worker import run_faust_worker as run
     try:
-        run_faust_worker(the_app, settings, tracer=tracer, metrics=metrics, health=health,
-                         health_server=server)
+        run(the_app, settings, tracer=tracer, metrics=metrics, health=health,
+            health_server=server)
     finally:
         tracer.shutdown()
 

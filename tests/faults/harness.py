@@ -26,7 +26,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from support import GATI, ROOT, Proc, eventually, free_port
+from support import GATI, KEPT, ROOT, Proc, eventually, free_port
 
 FAULT_APP = f"{ROOT}/tests/apps/fault_app.py:app"
 WORKERS = ("worker-1", "worker-2")
@@ -37,7 +37,7 @@ REQUEST_TIMEOUT_S = 10.0
 def gati_env(*, bootstrap: str, database_url: str, extra: dict[str, str]) -> dict[str, str]:
     """The environment of one system: unique topics and gateway id, a shared seal key."""
     tag = uuid.uuid4().hex[:10]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GATI_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GATI_") or k in KEPT}
     env.update({
         "PYTHONUNBUFFERED": "1",
         "GATI_KAFKA_BOOTSTRAP": bootstrap,
